@@ -1,0 +1,41 @@
+# Two commands on a fresh machine:
+#   make demo   install, bake a project with the default answers, train it (fast profile)
+#   make test   install, then run every template test (slow tier included)
+# Everything lives in one virtual environment, shared by every bake.
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+DEMO_DIR := build/demo
+
+.PHONY: demo test lint refresh clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate requirements-dev.txt constraints.txt
+	$(BIN)/python -m pip install --quiet -r constraints.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+demo: $(VENV)/.installed
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	cd $(DEMO_DIR)/my-research && ../../../$(BIN)/python -m pip install --quiet -e ".[dev]" \
+		&& ../../../$(BIN)/python train.py +profile=fast
+
+test: $(VENV)/.installed lint
+	$(BIN)/python -m pytest
+
+LINTED := tests scripts  # the Jinja folder and hooks are linted after baking, by the bake tests
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+refresh: $(VENV)/.installed  ## regenerate metric.lock and the config snapshots after a change
+	$(BIN)/python scripts/refresh_baked_files.py
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,68 @@
+"""Regenerate the files the template ships pre-computed from a bake.
+
+The generated project commits two files that only running its code can write:
+`metric.lock` (the metric fingerprint) and the config snapshots. After changing
+the template's metric code or any config, run `make refresh` and review the diff.
+"""
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
+SENTINEL_PACKAGE = "sentinelpkg"  # a name no real config contains, replaced back by Jinja
+SNAPSHOTS = Path("tests") / "__snapshots__"
+
+
+def run(args: list[str], cwd: Path) -> None:
+    subprocess.run(args, cwd=cwd, check=True)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        baked = Path(
+            cookiecutter(
+                str(TEMPLATE),
+                no_input=True,
+                output_dir=scratch,
+                extra_context={"project_slug": "sentinel", "package_name": SENTINEL_PACKAGE},
+            )
+        )
+        (baked / "metric.lock").unlink()
+        shutil.rmtree(baked / SNAPSHOTS, ignore_errors=True)
+        env_python = sys.executable
+        run([env_python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", "."], baked)
+        try:
+            run([env_python, "-m", f"{SENTINEL_PACKAGE}.metrics", "lock"], baked)
+            run(
+                [
+                    env_python,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "tests/test_configs.py",
+                    "--snapshot-update",
+                ],
+                baked,
+            )
+        finally:
+            run([env_python, "-m", "pip", "uninstall", "--quiet", "--yes", "sentinel"], baked)
+        shutil.copy(baked / "metric.lock", PROJECT / "metric.lock")
+        shutil.rmtree(PROJECT / SNAPSHOTS, ignore_errors=True)
+        for snapshot in (baked / SNAPSHOTS).rglob("*.ambr"):
+            text = snapshot.read_text().replace(SENTINEL_PACKAGE, "{{ cookiecutter.package_name }}")
+            target = PROJECT / snapshot.relative_to(baked)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            print(f"wrote {target.relative_to(TEMPLATE)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The project's code: data, encoders, model, metric, provenance and tracking."""

@@ -1,0 +1,1 @@
+"""Datasets: each one a LightningDataModule plus a DVC `prepare` step."""

@@ -1,0 +1,70 @@
+"""The classifier: any encoder, a linear head, cross-entropy, accuracy."""
+
+from collections.abc import Callable, Iterable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from {{ cookiecutter.package_name }}.encoders import Encoder
+from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, build_metric
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+Batch = tuple[Tensor, Tensor]
+
+
+class Classifier(L.LightningModule):
+    """Encoder + linear head. `forward` returns logits: the loss applies log-softmax itself."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        num_classes: int,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.out_features, num_classes)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.accuracy = nn.ModuleDict(
+            {stage: build_metric(num_classes) for stage in ("fit", "validate", "test")}
+        )
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.head(self.encoder(images))
+
+    def predict_proba(self, images: Tensor) -> Tensor:
+        """Class probabilities, one row per sample."""
+        return self(images).softmax(dim=-1)
+
+    def loss(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        images, labels = batch
+        logits = self(images)
+        return F.cross_entropy(logits, labels), logits
+
+    def _step(self, batch: Batch, stage: str, prefix: str) -> Tensor:
+        loss, logits = self.loss(batch)
+        accuracy = self.accuracy[stage]
+        accuracy(logits, batch[1])
+        self.log(f"{prefix}/loss", loss, on_step=False, on_epoch=True)
+        self.log(f"{prefix}/{METRIC_NAME}", accuracy, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._step(batch, "fit", "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "validate", "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "test", "test")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}

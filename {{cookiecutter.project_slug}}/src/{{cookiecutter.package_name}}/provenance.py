@@ -1,0 +1,192 @@
+"""Where a number came from: git state, data version, metric version, config, environment.
+
+Pattern #4 ("strings attached"): a run starts only from a clean git tree, or
+with `allow_dirty=true`, which is recorded and saves the diff. Every run writes
+`provenance.json`, and the same record travels inside each checkpoint.
+Deliberately free of torch and Lightning, so the guard answers before they load.
+"""
+
+import hashlib
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION
+
+RECORD_FILE = "provenance.json"
+DIFF_FILE = "dirty.patch"
+DVC_LOCK = "dvc.lock"  # DVC rewrites it between stages; the data version covers what it pins
+SHOWN_PATHS = 5  # the guard lists this many changed paths, then a count
+REDACTED = "***"
+SECRET_ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
+SECRET_CONFIG_KEY = re.compile(r"(^|_)(api_?key|token|secret|password)($|_)", re.IGNORECASE)
+MIN_SECRET_LENGTH = 8  # shorter environment values are too common to redact safely
+PACKAGES = ("torch", "lightning", "torchmetrics", "hydra-core", "wandb", "dvc")
+
+
+@dataclass(frozen=True)
+class GitState:
+    commit: str | None
+    branch: str | None
+    changed: list[str] = field(default_factory=list)  # `git status --porcelain` lines
+
+    @property
+    def dirty(self) -> bool:
+        return self.commit is None or bool(self.changed)
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    except FileNotFoundError:  # git is not installed
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_state(root: Path) -> GitState | None:
+    """The working copy's commit, branch and changes; None outside a git repository."""
+    if _git(root, "rev-parse", "--is-inside-work-tree") != "true":
+        return None
+    status = _git(root, "status", "--porcelain=v1", "--untracked-files=all") or ""
+    changed = [line for line in status.splitlines() if line[3:] != DVC_LOCK]
+    return GitState(
+        commit=_git(root, "rev-parse", "HEAD"),
+        branch=_git(root, "rev-parse", "--abbrev-ref", "HEAD"),
+        changed=changed,
+    )
+
+
+def guard(root: Path, allow_dirty: bool) -> GitState:
+    """Refuse to train from code that no commit describes, unless told to."""
+    state = git_state(root)
+    how = "pass allow_dirty=true to train anyway (the run is then marked dirty)"
+    if state is None:
+        if allow_dirty:
+            return GitState(commit=None, branch=None)
+        raise UserError(
+            f"{root} is not inside a git repository, so this run could not be traced to its "
+            f"code: run `git init` and commit, or {how}."
+        )
+    if state.dirty and not allow_dirty:
+        if state.commit is None:
+            raise UserError(f"the repository has no commit yet: commit your code, or {how}.")
+        shown = "\n".join(f"  {line}" for line in state.changed[:SHOWN_PATHS])
+        more = len(state.changed) - SHOWN_PATHS
+        shown += f"\n  ... and {more} more" if more > 0 else ""
+        raise UserError(
+            "the git working tree has uncommitted changes:\n"
+            f"{shown}\n"
+            "Commit or stash them so the run can be traced to a commit, or "
+            f"{how} and its diff saved)."
+        )
+    return state
+
+
+def data_version(data_dir: Path) -> str:
+    """SHA-256 over the data files' relative paths and bytes: equal data, equal version."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(data_dir).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def dvc_md5(root: Path, data_dir: Path) -> str | None:
+    """DVC's hash of `data_dir` as pinned in dvc.lock, if a stage outputs it."""
+    lock = root / DVC_LOCK
+    if not lock.is_file():
+        return None
+    relative = data_dir.resolve().relative_to(root.resolve()).as_posix()
+    stages = OmegaConf.to_container(OmegaConf.load(lock)).get("stages", {})
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if out.get("path") == relative:
+                return out.get("md5")
+    return None
+
+
+def _secret_values() -> list[str]:
+    return [
+        value
+        for name, value in os.environ.items()
+        if SECRET_ENV_NAME.search(name) and len(value) >= MIN_SECRET_LENGTH
+    ]
+
+
+def redact(value: Any, secrets: list[str] | None = None) -> Any:
+    """Replace secrets (environment values, values under secret-looking keys) with ***."""
+    secrets = _secret_values() if secrets is None else secrets
+    if isinstance(value, dict):
+        return {
+            key: REDACTED
+            if SECRET_CONFIG_KEY.search(str(key)) and value[key] is not None
+            else redact(value[key], secrets)
+            for key in value
+        }
+    if isinstance(value, list | tuple):
+        return [redact(item, secrets) for item in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+    return value
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def build_record(
+    cfg: DictConfig, state: GitState, root: Path, data_dir: Path, run_dir: Path
+) -> dict[str, Any]:
+    """Everything needed to trace, reproduce and compare this run."""
+    return redact(
+        {
+            "git_commit": state.commit,
+            "git_branch": state.branch,
+            "git_dirty": state.dirty,
+            "git_changes": state.changed,
+            "data_version": data_version(data_dir),
+            "data_dvc_md5": dvc_md5(root, data_dir),
+            "metric_name": METRIC_NAME,
+            "metric_version": METRIC_VERSION,
+            "mode": cfg.mode.name,
+            "profile": cfg.profile.name,
+            "seed": cfg.seed,
+            "config": OmegaConf.to_container(cfg, resolve=True),
+            "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+            "versions": _versions(),
+            "host": platform.node(),
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "run_dir": str(run_dir),
+        }
+    )
+
+
+def save(record: dict[str, Any], root: Path, run_dir: Path) -> Path:
+    """Write provenance.json, plus the diff that recovers the exact code of a dirty run."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if record["git_dirty"] and record["git_commit"] is not None:
+        diff = _git(root, "diff", "HEAD", "--binary") or ""
+        untracked = [line[3:] for line in record["git_changes"] if line.startswith("??")]
+        note = "".join(f"# untracked: {path}\n" for path in untracked)
+        (run_dir / DIFF_FILE).write_text(note + diff + "\n")
+    path = run_dir / RECORD_FILE
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path

@@ -1,0 +1,15 @@
+"""Pattern #10: the metric's definition cannot change without a version bump."""
+
+from {{ cookiecutter.package_name }} import metrics
+
+
+def test_metric_definition_matches_its_locked_version():
+    locked = metrics.read_lock()
+    assert locked["fingerprint"] == metrics.fingerprint(), (
+        "The metric definition (metrics.py or data/protocol.py) changed. Bump METRIC_VERSION "
+        f"in metrics.py and run `python -m {metrics.__name__} lock`, then re-run the baseline: "
+        "numbers from the old version are no longer comparable."
+    )
+    assert locked["version"] == metrics.METRIC_VERSION, (
+        f"METRIC_VERSION differs from metric.lock: run `python -m {metrics.__name__} lock`."
+    )

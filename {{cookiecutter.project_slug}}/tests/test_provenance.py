@@ -1,0 +1,106 @@
+"""The clean-tree guard and the provenance record, in a real temporary git repository."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }} import provenance
+from {{ cookiecutter.package_name }}.errors import UserError
+
+from .conftest import compose_config
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    git(tmp_path, "init", "--quiet")
+    git(tmp_path, "config", "user.email", "test@example.com")
+    git(tmp_path, "config", "user.name", "Test")
+    (tmp_path / "model.py").write_text("LR = 1e-3\n")
+    (tmp_path / ".gitignore").write_text("outputs/\n")
+    git(tmp_path, "add", "--all")
+    git(tmp_path, "commit", "--quiet", "-m", "initial")
+    return tmp_path
+
+
+def test_clean_tree_passes_and_names_its_commit(repo):
+    state = provenance.guard(repo, allow_dirty=False)
+    assert state.commit == git(repo, "rev-parse", "HEAD") and not state.dirty
+
+
+def test_modified_tracked_file_is_refused_with_its_path(repo):
+    (repo / "model.py").write_text("LR = 1e-2\n")
+    with pytest.raises(UserError, match=r"model\.py[\s\S]*allow_dirty=true"):
+        provenance.guard(repo, allow_dirty=False)
+
+
+def test_untracked_file_is_refused(repo):
+    (repo / "notes.txt").write_text("idea\n")
+    with pytest.raises(UserError, match=r"notes\.txt"):
+        provenance.guard(repo, allow_dirty=False)
+
+
+def test_ignored_files_and_dvc_lock_do_not_count(repo):
+    (repo / "outputs").mkdir()
+    (repo / "outputs" / "run.log").write_text("ignored\n")
+    (repo / "dvc.lock").write_text("schema: '2.0'\n")  # DVC writes it between stages
+    assert not provenance.guard(repo, allow_dirty=False).dirty
+
+
+def test_long_change_lists_are_cut_with_a_count(repo):
+    for index in range(provenance.SHOWN_PATHS + 3):
+        (repo / f"new_{index}.txt").write_text("x\n")
+    with pytest.raises(UserError, match=r"and 3 more"):
+        provenance.guard(repo, allow_dirty=False)
+
+
+def test_allow_dirty_records_the_changes_and_saves_the_diff(repo, data_dir, tmp_path_factory):
+    (repo / "model.py").write_text("LR = 1e-2\n")
+    (repo / "notes.txt").write_text("idea\n")
+    state = provenance.guard(repo, allow_dirty=True)
+    run_dir = tmp_path_factory.mktemp("run")
+    record = provenance.build_record(compose_config("cnn"), state, repo, data_dir, run_dir)
+    provenance.save(record, repo, run_dir)
+    assert record["git_dirty"] is True
+    patch = (run_dir / provenance.DIFF_FILE).read_text()
+    assert "+LR = 1e-2" in patch and "# untracked: notes.txt" in patch
+
+
+def test_outside_git_is_refused_unless_allowed(tmp_path):
+    with pytest.raises(UserError, match="not inside a git repository"):
+        provenance.guard(tmp_path, allow_dirty=False)
+    assert provenance.guard(tmp_path, allow_dirty=True).dirty
+
+
+def test_record_carries_what_a_comparison_needs(repo, data_dir, tmp_path):
+    cfg = compose_config("cnn", "fast", overrides=("seed=7",))
+    record = provenance.build_record(cfg, provenance.guard(repo, False), repo, data_dir, tmp_path)
+    assert record["git_commit"] == git(repo, "rev-parse", "HEAD")
+    assert record["data_version"] == provenance.data_version(data_dir)
+    assert (record["mode"], record["profile"], record["seed"]) == ("cnn", "fast", 7)
+    assert record["metric_version"] >= 1 and record["config"]["seed"] == 7
+    assert {"python", "torch", "lightning"} <= record["versions"].keys()
+
+
+def test_data_version_follows_the_content(tmp_path, data_dir):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in data_dir.iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    assert provenance.data_version(copy) == provenance.data_version(data_dir)
+    (copy / "labels.npy").write_bytes(b"changed")
+    assert provenance.data_version(copy) != provenance.data_version(data_dir)
+
+
+def test_secrets_from_the_environment_are_redacted(monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "0123456789abcdef")
+    cleaned = provenance.redact(
+        {"command": ["train.py", "note=0123456789abcdef"], "api_key": "x", "lr": 0.1}
+    )
+    assert "0123456789abcdef" not in str(cleaned)
+    assert cleaned["api_key"] == provenance.REDACTED and cleaned["lr"] == 0.1
