@@ -31,9 +31,11 @@ BAKES: dict[str, dict[str, object]] = {
 }
 
 
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+def run(
+    args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run a command; on failure show its output in the test report."""
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     if check and done.returncode != 0:
         pytest.fail(
             f"`{' '.join(args)}` exited {done.returncode} in {cwd}:\n"

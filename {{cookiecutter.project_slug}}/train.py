@@ -41,12 +41,7 @@ def train(cfg: DictConfig) -> float:
     record = provenance.build_record(cfg, git, ROOT, data.data_dir, run_dir)
     provenance.save(record, ROOT, run_dir)
 
-    model = Classifier(
-        encoder=instantiate(cfg.model.encoder, input_shape=data.input_shape),
-        num_classes=data.num_classes,
-        optimizer=instantiate(cfg.model.optimizer),
-        scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
-    )
+    model = Classifier.from_config(cfg.model, data.input_shape, data.num_classes)
     wandb = tracking.wandb_logger(cfg, record, run_dir)
     trainer = build_trainer(cfg, run_dir, record, loggers=[wandb] if wandb else [])
     trainer.fit(model, datamodule=data)

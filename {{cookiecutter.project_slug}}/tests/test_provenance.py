@@ -45,10 +45,14 @@ def test_untracked_file_is_refused(repo):
         provenance.guard(repo, allow_dirty=False)
 
 
-def test_ignored_files_and_dvc_lock_do_not_count(repo):
+def test_ignored_files_and_dvc_owned_files_do_not_count(repo):
+    (repo / "params.yaml").write_text("mode: cnn\n")
+    git(repo, "add", "params.yaml")
+    git(repo, "commit", "--quiet", "-m", "params")
+    (repo / "params.yaml").write_text("mode: mlp\n")  # `dvc exp run -S` rewrites it
+    (repo / "dvc.lock").write_text("schema: '2.0'\n")  # DVC writes it between stages
     (repo / "outputs").mkdir()
     (repo / "outputs" / "run.log").write_text("ignored\n")
-    (repo / "dvc.lock").write_text("schema: '2.0'\n")  # DVC writes it between stages
     assert not provenance.guard(repo, allow_dirty=False).dirty
 
 

@@ -1,10 +1,12 @@
 """The classifier: any encoder, a linear head, cross-entropy, accuracy."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from {{ cookiecutter.package_name }}.encoders import Encoder
@@ -32,6 +34,19 @@ class Classifier(L.LightningModule):
         self.scheduler_factory = scheduler
         self.accuracy = nn.ModuleDict(
             {stage: build_metric(num_classes) for stage in ("fit", "validate", "test")}
+        )
+
+    @classmethod
+    def from_config(
+        cls, model: DictConfig, input_shape: Sequence[int], num_classes: int
+    ) -> "Classifier":
+        """Build from a mode's `model` config (encoder, optimizer, optional scheduler)."""
+        scheduler = model.get("scheduler")
+        return cls(
+            encoder=instantiate(model.encoder, input_shape=input_shape),
+            num_classes=num_classes,
+            optimizer=instantiate(model.optimizer),
+            scheduler=instantiate(scheduler) if scheduler else None,
         )
 
     def forward(self, images: Tensor) -> Tensor:

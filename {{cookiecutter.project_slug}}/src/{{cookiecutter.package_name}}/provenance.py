@@ -26,7 +26,10 @@ from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION
 
 RECORD_FILE = "provenance.json"
 DIFF_FILE = "dirty.patch"
-DVC_LOCK = "dvc.lock"  # DVC rewrites it between stages; the data version covers what it pins
+DVC_LOCK = "dvc.lock"
+# DVC rewrites these during `dvc repro` / `dvc exp run`: the lock between stages, params.yaml
+# with `-S`. What they change is recorded anyway (data version; resolved config and command).
+DVC_OWNED = (DVC_LOCK, "params.yaml")
 SHOWN_PATHS = 5  # the guard lists this many changed paths, then a count
 REDACTED = "***"
 SECRET_ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
@@ -51,7 +54,8 @@ def _git(root: Path, *args: str) -> str | None:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
     except FileNotFoundError:  # git is not installed
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    # Only the final newline goes: porcelain lines start with a meaningful space.
+    return done.stdout.rstrip("\n") if done.returncode == 0 else None
 
 
 def git_state(root: Path) -> GitState | None:
@@ -59,7 +63,7 @@ def git_state(root: Path) -> GitState | None:
     if _git(root, "rev-parse", "--is-inside-work-tree") != "true":
         return None
     status = _git(root, "status", "--porcelain=v1", "--untracked-files=all") or ""
-    changed = [line for line in status.splitlines() if line[3:] != DVC_LOCK]
+    changed = [line for line in status.splitlines() if line[3:] not in DVC_OWNED]
     return GitState(
         commit=_git(root, "rev-parse", "HEAD"),
         branch=_git(root, "rev-parse", "--abbrev-ref", "HEAD"),
@@ -70,17 +74,17 @@ def git_state(root: Path) -> GitState | None:
 def guard(root: Path, allow_dirty: bool) -> GitState:
     """Refuse to train from code that no commit describes, unless told to."""
     state = git_state(root)
-    how = "pass allow_dirty=true to train anyway (the run is then marked dirty)"
+    how = "pass allow_dirty=true to train anyway (the run is then marked dirty"
     if state is None:
         if allow_dirty:
             return GitState(commit=None, branch=None)
         raise UserError(
             f"{root} is not inside a git repository, so this run could not be traced to its "
-            f"code: run `git init` and commit, or {how}."
+            f"code: run `git init` and commit, or {how})."
         )
     if state.dirty and not allow_dirty:
         if state.commit is None:
-            raise UserError(f"the repository has no commit yet: commit your code, or {how}.")
+            raise UserError(f"the repository has no commit yet: commit your code, or {how}).")
         shown = "\n".join(f"  {line}" for line in state.changed[:SHOWN_PATHS])
         more = len(state.changed) - SHOWN_PATHS
         shown += f"\n  ... and {more} more" if more > 0 else ""

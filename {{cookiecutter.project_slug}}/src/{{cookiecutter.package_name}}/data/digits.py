@@ -1,28 +1,29 @@
 """scikit-learn's handwritten digits: the embedded default dataset.
 
-`prepare` materializes the raw arrays and the fixed split into `data/digits/`
-(the DVC `prepare` stage runs it); `DigitsDataModule` reads them back as
-in-memory tensors. To use your own data, write a datamodule like this one and
-a `configs/data/<name>.yaml` pointing at it.
+`prepare` writes the raw arrays and the protocol's fixed split to `data/digits/`
+(the DVC `prepare` stage runs it: `python -m <package>.data.digits data/digits`).
+Because scikit-learn ships the data, a fresh project also prepares them on first
+use, so `python train.py` works at once.
 """
 
 import json
 import sys
 from pathlib import Path
 
-import lightning as L
 import numpy as np
-import torch
 from sklearn.datasets import load_digits
-from torch.utils.data import DataLoader, TensorDataset
 
 from {{ cookiecutter.package_name }}.data import protocol
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.data.arrays import (
+    IMAGES_FILE,
+    LABELS_FILE,
+    PREPARED_FILES,
+    SPLIT_FILE,
+    ArrayDataModule,
+)
 
-IMAGES_FILE = "images.npy"
-LABELS_FILE = "labels.npy"
-SPLIT_FILE = "split.json"
-PREPARED_FILES = (IMAGES_FILE, LABELS_FILE, SPLIT_FILE)
+INPUT_SHAPE = (1, 8, 8)
+NUM_CLASSES = 10
 
 
 def prepare(data_dir: Path) -> None:
@@ -37,68 +38,21 @@ def prepare(data_dir: Path) -> None:
     (data_dir / SPLIT_FILE).write_text(json.dumps(split) + "\n")
 
 
-def is_prepared(data_dir: Path) -> bool:
-    return all((data_dir / name).is_file() for name in PREPARED_FILES)
-
-
-class DigitsDataModule(L.LightningDataModule):
-    """Digits as normalized in-memory tensors of shape (N, 1, 8, 8)."""
-
-    input_shape = (1, 8, 8)
-    num_classes = 10
+class DigitsDataModule(ArrayDataModule):
+    """The prepared digits; writes them on first use when `data/digits` does not exist."""
 
     def __init__(self, data_dir: str | Path, batch_size: int, num_workers: int = 0) -> None:
-        super().__init__()
-        self.data_dir = Path(data_dir)
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.datasets: dict[str, TensorDataset] = {}
+        super().__init__(data_dir, INPUT_SHAPE, NUM_CLASSES, batch_size, num_workers)
 
     def prepare_data(self) -> None:
-        """Materialize the embedded dataset on first use, as `dvc repro prepare` would."""
-        if is_prepared(self.data_dir):
-            return
-        if self.data_dir.exists() and any(self.data_dir.iterdir()):
-            raise UserError(
-                f"{self.data_dir} is incomplete (expected {', '.join(PREPARED_FILES)}): "
-                "run `dvc pull` or `dvc repro prepare`."
+        if not self.data_dir.exists():
+            print(
+                f"{self.data_dir} not found: writing the embedded digits data there "
+                "(what `dvc repro prepare` does).",
+                file=sys.stderr,
             )
-        print(
-            f"{self.data_dir} not found: writing the embedded digits data there "
-            "(the same as `dvc repro prepare`).",
-            file=sys.stderr,
-        )
-        prepare(self.data_dir)
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
-        images = torch.from_numpy(np.load(self.data_dir / IMAGES_FILE)).unsqueeze(1)
-        labels = torch.from_numpy(np.load(self.data_dir / LABELS_FILE))
-        split = json.loads((self.data_dir / SPLIT_FILE).read_text())
-        mean, std = protocol.normalization_stats(images[split["train"]])
-        images = protocol.normalize(images, mean, std)
-        self.datasets = {
-            name: TensorDataset(images[split[name]], labels[split[name]])
-            for name in protocol.SPLITS
-        }
-
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+            prepare(self.data_dir)
+        super().prepare_data()  # a partial directory is an error, never silently rewritten
 
 
 if __name__ == "__main__":

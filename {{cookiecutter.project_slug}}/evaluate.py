@@ -1,0 +1,102 @@
+"""Evaluate a checkpoint on a split: metrics.json and the data for `dvc plots show`.
+
+    python evaluate.py artifacts/train/checkpoints/best.ckpt --out artifacts/evaluate
+
+The DVC `evaluate` stage runs this. The metric is computed by the current metric
+code and labelled with the current METRIC_VERSION; the checkpoint's own
+provenance (commit, data version, the metric version it was trained under) is
+copied next to it.
+"""
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION
+
+LEARNING_CURVE_COLUMNS = ("train/loss", "val/loss", "train/acc", "val/acc")
+
+
+def learning_curves(run_metrics: Path) -> list[dict[str, str]]:
+    """One row per epoch from Lightning's metrics.csv (train and val come on separate rows)."""
+    by_epoch: dict[str, dict[str, str]] = {}
+    with run_metrics.open() as lines:
+        for row in csv.DictReader(lines):
+            merged = by_epoch.setdefault(row["epoch"], {"epoch": row["epoch"]})
+            merged.update({k: row[k] for k in LEARNING_CURVE_COLUMNS if row.get(k)})
+    return [row for row in by_epoch.values() if len(row) > 1]
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def evaluate(checkpoint: Path, out: Path, split: str) -> dict:
+    # Imported here so that `--help` and argument errors answer at once.
+    from {{ cookiecutter.package_name }}.evaluation import load_checkpoint, predict
+
+    model, record, datamodule = load_checkpoint(checkpoint)
+    predictions = predict(model, datamodule, split)
+    metrics = {
+        "metric_name": METRIC_NAME,
+        "metric_version": METRIC_VERSION,
+        "split": split,
+        f"{split}/{METRIC_NAME}": predictions.accuracy,
+        f"{split}/loss": predictions.loss,
+        "checkpoint": str(checkpoint),
+        "trained_under_metric_version": record["metric_version"],
+        "git_commit": record["git_commit"],
+        "git_dirty": record["git_dirty"],
+        "data_version": record["data_version"],
+        "mode": record["mode"],
+        "profile": record["profile"],
+        "seed": record["seed"],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    pairs = zip(predictions.labels.tolist(), predictions.predicted.tolist(), strict=True)
+    write_csv(
+        out / "plots" / "confusion.csv",
+        [{"actual": actual, "predicted": predicted} for actual, predicted in pairs],
+        ["actual", "predicted"],
+    )
+    per_class = predictions.per_class_accuracy().tolist()
+    write_csv(
+        out / "plots" / "per_class.csv",
+        [{"class": label, "accuracy": accuracy} for label, accuracy in enumerate(per_class)],
+        ["class", "accuracy"],
+    )
+    run_metrics = checkpoint.parent.parent / "metrics.csv"
+    if run_metrics.is_file():
+        write_csv(
+            out / "plots" / "learning_curves.csv",
+            learning_curves(run_metrics),
+            ["epoch", *LEARNING_CURVE_COLUMNS],
+        )
+    return metrics
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path, help="a checkpoint written by train.py")
+    parser.add_argument("--out", type=Path, default=None, help="default: <run dir>/evaluation")
+    parser.add_argument("--split", default="test", help="train, val or test (default: test)")
+    args = parser.parse_args()
+    out = args.out or args.checkpoint.parent.parent / "evaluation"
+    try:
+        metrics = evaluate(args.checkpoint, out, args.split)
+    except UserError as error:
+        sys.exit(f"error: {error}")
+    key = f"{args.split}/{METRIC_NAME}"
+    print(f"{key} = {metrics[key]:.4f} (metric v{METRIC_VERSION}); written to {out}")
+
+
+if __name__ == "__main__":
+    main()
