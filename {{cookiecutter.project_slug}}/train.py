@@ -4,6 +4,7 @@
     python train.py +profile=fast    # fast profile: minutes, ranks changes like the full one
     python train.py mode=mlp seed=3  # another backbone (configs/mode/), another seed
     python train.py allow_dirty=true # train from uncommitted code (marked dirty, diff saved)
+    python train.py resume=true      # continue the newest interrupted run of this mode/profile/seed
 
 Flow: compose the config -> guard the git tree -> data -> model -> trainer ->
 fit -> test the best checkpoint -> metrics.json next to provenance.json.
@@ -16,11 +17,12 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from {{ cookiecutter.package_name }} import provenance
+from {{ cookiecutter.package_name }} import provenance, run_dirs
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
 
 ROOT = Path(__file__).resolve().parent
+run_dirs.register_resolver()  # hydra.run.dir: a new directory, or the one to resume
 
 
 def train(cfg: DictConfig) -> float:
@@ -33,18 +35,23 @@ def train(cfg: DictConfig) -> float:
 
     from {{ cookiecutter.package_name }} import tracking
     from {{ cookiecutter.package_name }}.model import Classifier
-    from {{ cookiecutter.package_name }}.trainer import build_trainer, write_metrics
+    from {{ cookiecutter.package_name }}.trainer import build_trainer, check_checkpoint, write_metrics
 
     L.seed_everything(cfg.seed, workers=True)
     data = instantiate(cfg.data)
     data.prepare_data()
     record = provenance.build_record(cfg, git, ROOT, data.data_dir, run_dir)
+    resume_from = None
+    if cfg.resume:
+        resume_from = run_dir / run_dirs.CHECKPOINT_DIR / run_dirs.LAST_CHECKPOINT
+        check_checkpoint(resume_from)
+        record = provenance.continue_record(run_dir, record)
     provenance.save(record, ROOT, run_dir)
 
     model = Classifier.from_config(cfg.model, data.input_shape, data.num_classes)
     wandb = tracking.wandb_logger(cfg, record, run_dir)
     trainer = build_trainer(cfg, run_dir, record, loggers=[wandb] if wandb else [])
-    trainer.fit(model, datamodule=data)
+    trainer.fit(model, datamodule=data, ckpt_path=resume_from)
     trainer.test(model, datamodule=data, ckpt_path="best")
     metrics = write_metrics(trainer, record, run_dir)
     if wandb:

@@ -1,10 +1,6 @@
 """`python train.py +profile=fast` end to end, in a subprocess, in a real temporary git repo."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,80 +8,27 @@ import torch
 
 from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION, MONITOR, REPORTED
 
-from .conftest import ROOT
+from .project_copy import committed_copy, git, new_run_dir, run_dirs, train
 from .wandb_records import run_summary
 
 pytestmark = pytest.mark.slow
 
 CHANCE = 0.1  # ten balanced classes
 MIN_ACCURACY = 5 * CHANCE  # "beats chance by a wide margin"
-NOT_COPIED = shutil.ignore_patterns(  # what git ignores, plus git itself
-    ".git",
-    ".venv",
-    "outputs",
-    "multirun",
-    "wandb",
-    "__pycache__",
-    "*.egg-info",
-    ".*_cache",
-    "digits",
-)
-
-
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_MODE", "HYDRA_FULL_ERROR")}
-    env["PYTHONPATH"] = str(cwd / "src")  # this copy's code, not the installed package
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    if check and done.returncode != 0:
-        pytest.fail(f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return done
-
-
-def git(repo: Path, *args: str) -> str:
-    return run(["git", *args], repo).stdout.strip()
+FAKE_SECRET = "wandb-key-0123456789abcdef"  # must never reach an artifact
+HEAVY_MODULES = ("torch", "lightning", "wandb")
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of this project's working tree, committed in a fresh git repository."""
-    copy = tmp_path_factory.mktemp("project") / ROOT.name
-    shutil.copytree(ROOT, copy, ignore=NOT_COPIED)
-    git(copy, "init", "--quiet")
-    git(copy, "add", "--all")
-    git(
-        copy,
-        "-c",
-        "user.name=Test",
-        "-c",
-        "user.email=test@example.com",
-        "commit",
-        "--quiet",
-        "--no-verify",
-        "-m",
-        "snapshot",
-    )
-    return copy
-
-
-def train(project: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run([sys.executable, "train.py", "+profile=fast", *overrides], project, check=check)
-
-
-def only_run_dir(project: Path, before: set[Path]) -> Path:
-    (new,) = set((project / "outputs" / "runs").iterdir()) - before
-    return new
-
-
-def run_dirs(project: Path) -> set[Path]:
-    runs = project / "outputs" / "runs"
-    return set(runs.iterdir()) if runs.exists() else set()
+    return committed_copy(tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture(scope="module")
 def clean_run(project: Path) -> Path:
     before = run_dirs(project)
-    train(project, "logger.mode=offline")
-    return only_run_dir(project, before)
+    train(project, "+profile=fast", "logger.mode=offline", WANDB_API_KEY=FAKE_SECRET)
+    return new_run_dir(project, before)
 
 
 def test_trains_and_beats_chance(clean_run):
@@ -128,21 +71,29 @@ def test_dirty_tree_is_refused_then_allowed_and_recorded(project, clean_run):
     original = train_py.read_text()
     train_py.write_text(original + "\n# an uncommitted experiment\n")
     try:
-        refused = train(project, "logger.mode=disabled", check=False)
+        refused = train(project, "+profile=fast", "logger.mode=disabled", check=False)
         assert refused.returncode == 1
         assert "uncommitted changes" in refused.stderr and "train.py" in refused.stderr
         assert "allow_dirty=true" in refused.stderr and "Traceback" not in refused.stderr
 
         before = run_dirs(project)
-        train(project, "logger.mode=disabled", "allow_dirty=true")
-        run_dir = only_run_dir(project, before)
+        train(project, "+profile=fast", "logger.mode=disabled", "allow_dirty=true")
+        run_dir = new_run_dir(project, before)
         assert json.loads((run_dir / "provenance.json").read_text())["git_dirty"] is True
         assert "+# an uncommitted experiment" in (run_dir / "dirty.patch").read_text()
     finally:
         train_py.write_text(original)
 
 
-def test_unknown_override_fails_with_hydra_message(project):
+def test_no_secret_from_the_environment_reaches_any_artifact(clean_run):
+    for path in (p for p in clean_run.rglob("*") if p.is_file()):
+        assert FAKE_SECRET.encode() not in path.read_bytes(), path.relative_to(clean_run)
+
+
+def test_unknown_override_fails_with_hydra_message_before_heavy_imports(project):
     done = train(project, "mode=transformer", check=False)
     assert done.returncode == 1
     assert "transformer" in done.stderr and "Traceback" not in done.stderr
+    traced = train(project, "mode=transformer", check=False, PYTHONPROFILEIMPORTTIME="1")
+    imported = {line.split("|")[-1].strip() for line in traced.stderr.splitlines()}
+    assert not imported & set(HEAVY_MODULES)

@@ -18,7 +18,7 @@ from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.model import Classifier
-from {{ cookiecutter.package_name }}.trainer import PROVENANCE_KEY
+from {{ cookiecutter.package_name }}.trainer import PROVENANCE_KEY, check_checkpoint
 
 SPLITS = ("train", "val", "test")
 
@@ -62,15 +62,8 @@ class Predictions:
 
 def load_checkpoint(path: Path) -> tuple[Classifier, dict[str, Any], L.LightningDataModule]:
     """The trained model (eval mode), its provenance record, and its datamodule."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such checkpoint.")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises several types for truncated or corrupt files
-        raise UserError(
-            f"{path} is not a readable checkpoint (truncated or corrupt: {error}). "
-            "Use the run's other checkpoint (best.ckpt or last.ckpt) or train again."
-        ) from error
+    check_checkpoint(path)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     record = checkpoint.get(PROVENANCE_KEY)
     if record is None:
         raise UserError(f"{path} has no provenance record: it was not written by train.py.")

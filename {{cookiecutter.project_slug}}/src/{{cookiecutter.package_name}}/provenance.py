@@ -183,6 +183,18 @@ def build_record(
     )
 
 
+def continue_record(run_dir: Path, current: dict[str, Any]) -> dict[str, Any]:
+    """The record of a resumed run: its original one, if the code and data are the same."""
+    previous = json.loads((run_dir / RECORD_FILE).read_text())
+    for key in ("git_commit", "data_version", "metric_version"):
+        if previous[key] != current[key]:
+            raise UserError(
+                f"cannot resume {run_dir}: it started with {key}={previous[key]} but now "
+                f"{key}={current[key]}. Resume from the same commit and data, or start a new run."
+            )
+    return {**previous, "resumed_at": [*previous.get("resumed_at", []), current["started_at"]]}
+
+
 def save(record: dict[str, Any], root: Path, run_dir: Path) -> Path:
     """Write provenance.json, plus the diff that recovers the exact code of a dirty run."""
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ network wait, and can be uploaded later with `wandb sync`.
 
 import netrc
 import os
+import secrets
 import socket
 import sys
 import threading
@@ -20,6 +21,8 @@ WANDB_HOST = "api.wandb.ai"
 HTTPS_PORT = 443
 NETWORK_TIMEOUT_S = 2.0  # DNS and connect together; offline is the answer past this
 MODES = ("auto", "online", "offline", "disabled")
+RUN_ID_FILE = "wandb_run_id"  # a resumed run continues the same W&B run
+RUN_ID_BYTES = 4  # 8 hex characters, like W&B's own run ids
 SUMMARY_KEYS = (
     "git_commit",
     "git_branch",
@@ -86,7 +89,12 @@ def wandb_logger(cfg: DictConfig, record: dict[str, Any], run_dir: Path) -> Wand
             f"upload it later with `wandb sync {run_dir / 'wandb'}/offline-run-*`.",
             file=sys.stderr,
         )
+    id_file = run_dir / RUN_ID_FILE
+    run_id = id_file.read_text().strip() if id_file.is_file() else secrets.token_hex(RUN_ID_BYTES)
+    id_file.write_text(run_id + "\n")
     return WandbLogger(
+        id=run_id,
+        resume="allow",
         project=cfg.logger.project,
         entity=cfg.logger.entity,
         name=f"{record['mode']}-{record['profile']}-s{record['seed']}",
