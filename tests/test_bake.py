@@ -82,6 +82,17 @@ def test_free_text_survives_quotes_and_braces(cookies):
     assert meta["authors"][0]["name"] == answers["author_name"]
 
 
+def test_jinja_syntax_in_free_text_is_taken_literally(cookies):
+    """Cookiecutter renders answers as Jinja; local_extensions.py keeps broken Jinja literal."""
+    description = "Uses {% raw %} blocks, {{ unclosed braces and {% if %} tags"
+    project = bake(cookies, description=description)
+    tomllib = pytest.importorskip("tomllib")
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert meta["description"] == description
+    assert description in (project / "README.md").read_text()
+    run([sys.executable, "-m", "ruff", "check", "."], project)
+
+
 @pytest.mark.parametrize(
     ("answer", "value", "message"),
     [
