@@ -28,7 +28,8 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed lint
 	$(BIN)/python -m pytest
 
-LINTED := tests scripts  # the Jinja folder and hooks are linted after baking, by the bake tests
+# The project folder and hooks are Jinja: the bake tests lint the baked project.
+LINTED := tests scripts local_extensions.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check $(LINTED)
