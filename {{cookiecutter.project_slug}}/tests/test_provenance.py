@@ -108,3 +108,21 @@ def test_secrets_from_the_environment_are_redacted(monkeypatch):
     )
     assert "0123456789abcdef" not in str(cleaned)
     assert cleaned["api_key"] == provenance.REDACTED and cleaned["lr"] == 0.1
+
+
+def test_resume_refuses_another_commit_and_extends_the_same_record(
+    repo, data_dir, tmp_path_factory
+):
+    cfg = compose_config("cnn", "fast")
+    run_dir = tmp_path_factory.mktemp("run")
+
+    def record() -> dict:
+        return provenance.build_record(cfg, provenance.guard(repo, False), repo, data_dir, run_dir)
+
+    provenance.save(record(), repo, run_dir)
+    again = record()
+    assert provenance.continue_record(run_dir, again)["resumed_at"] == [again["started_at"]]
+    (repo / "model.py").write_text("LR = 1e-2\n")
+    git(repo, "commit", "--quiet", "-am", "another commit")
+    with pytest.raises(UserError, match=r"cannot resume .* git_commit="):
+        provenance.continue_record(run_dir, record())
