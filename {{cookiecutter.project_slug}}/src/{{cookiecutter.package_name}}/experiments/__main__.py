@@ -1,0 +1,3 @@
+from {{ cookiecutter.package_name }}.experiments.cli import main
+
+main()

@@ -1,0 +1,209 @@
+"""The experiment tools' command line: seeds, compare, shadow, report (see the README)."""
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.experiments import compare, output, seeds, shadow
+from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
+from {{ cookiecutter.package_name }}.experiments.diagnosis import DEFAULT_GOAL_ERROR, DEFAULT_TOLERANCE
+from {{ cookiecutter.package_name }}.experiments.runs import TRAIN_SCRIPT, Plan, Variant, parse_change
+from {{ cookiecutter.package_name }}.experiments.stats import DEFAULT_ALPHA, MIN_SEEDS
+
+DEFAULT_SEEDS = 5
+DEFAULT_PROFILE = "fast"  # screening; confirm verdicts with --profile full
+OUTPUT_ROOT = Path("outputs") / "experiments"
+CHANGE_HELP = "a git ref and/or Hydra overrides (key=value)"
+
+
+def project_root() -> Path:
+    """Commands run from the project root, like train.py."""
+    root = Path.cwd()
+    if not (root / TRAIN_SCRIPT).is_file():
+        raise UserError(f"run this from the project root (the directory with {TRAIN_SCRIPT}).")
+    return root
+
+
+def out_dir(args: argparse.Namespace, root: Path) -> Path:
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return args.out or root / OUTPUT_ROOT / f"{stamp}_{args.command}"
+
+
+def plan_of(args: argparse.Namespace) -> Plan:
+    if args.seeds < MIN_SEEDS:
+        raise UserError(f"--seeds {args.seeds}: at least {MIN_SEEDS} are needed for a spread.")
+    return Plan(tuple(range(args.seeds)), args.profile, tuple(args.common), args.allow_dirty)
+
+
+def run_seeds(args: argparse.Namespace, root: Path) -> None:
+    ref, overrides = parse_change(args.change)
+    seeds.run_command(root, Variant("seeds", ref, overrides), plan_of(args), out_dir(args, root))
+
+
+def run_compare(args: argparse.Namespace, root: Path) -> None:
+    def build(checkouts: Checkouts) -> list[Variant]:
+        base_ref, base_overrides = parse_change(args.baseline)
+        ref, overrides = parse_change(args.experiment)
+        return [
+            Variant("baseline", base_ref or compare.BASELINE_REF, base_overrides),
+            Variant("experiment", ref, overrides),
+        ]
+
+    compare.run_command("compare", root, build, plan_of(args), args.alpha, out_dir(args, root))
+
+
+def run_shadow(args: argparse.Namespace, root: Path) -> None:
+    def build(checkouts: Checkouts) -> list[Variant]:
+        return shadow.variants(checkouts, args.baseline, args.a, args.b)
+
+    compare.run_command(
+        "shadow",
+        root,
+        build,
+        plan_of(args),
+        args.alpha,
+        out_dir(args, root),
+        more_notes=shadow.shadowing_notes,
+    )
+
+
+def run_report(args: argparse.Namespace, root: Path) -> None:
+    # torch and matplotlib load only when reporting
+    from {{ cookiecutter.package_name }}.experiments import report
+
+    groups = report.group_runs(args.runs)
+    for directory, runs in groups.items():
+        reports = [report.evaluate_run(run, args.goal_error) for run in runs]
+        table = report.group_table(directory, reports, args.tolerance)
+        if args.wandb:
+            logged = [report.log_to_wandb(r, args.tolerance) for r in reports]
+            table.notes.append(
+                f"W&B: logged to {sum(mode is not None for mode in logged)} of {len(reports)} "
+                "runs' own W&B runs (the others were trained without W&B)."
+            )
+        table.show()
+        data = {
+            "runs": [
+                {
+                    **r.run.as_dict(),
+                    "errors": r.errors.as_dict(args.tolerance),
+                    "figures": [str(path) for path in r.figures],
+                }
+                for r in reports
+            ],
+        }
+        if len(reports) > 1:
+            data["mean"] = report.mean_errors(reports).as_dict(args.tolerance)
+        where = directory if len(reports) > 1 else runs[0].run_dir / report.REPORT_DIR
+        output.save(where, "report", "Report", [table], data)
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog=f"python -m {__package__}",
+        description="Several seeds and a t-test, the baseline re-run from main, A / B / A+B, "
+        "and reports. Run from the project root.",
+    )
+    commands = main.add_subparsers(dest="command", required=True)
+
+    training = argparse.ArgumentParser(add_help=False)
+    training.add_argument(
+        "--seeds",
+        type=int,
+        default=DEFAULT_SEEDS,
+        help=f"seeds per variant (default {DEFAULT_SEEDS})",
+    )
+    training.add_argument(
+        "--profile", default=DEFAULT_PROFILE, help=f"fast or full (default {DEFAULT_PROFILE})"
+    )
+    training.add_argument(
+        "--common", nargs="+", default=[], metavar="OVERRIDE", help="Hydra overrides for every run"
+    )
+    training.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="train the working tree with uncommitted changes (runs marked dirty)",
+    )
+    training.add_argument("--out", type=Path, help=f"output directory (default {OUTPUT_ROOT}/...)")
+    testing = argparse.ArgumentParser(add_help=False)
+    testing.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help=f"significance level (default {DEFAULT_ALPHA})",
+    )
+
+    seeding = commands.add_parser(
+        "seeds", parents=[training], help="one variant over N seeds: mean, std, CI"
+    )
+    seeding.add_argument("change", nargs="*", help=f"{CHANGE_HELP}; default: the working tree")
+    seeding.set_defaults(run=run_seeds)
+
+    comparing = commands.add_parser(
+        "compare", parents=[training, testing], help="baseline vs experiment: Welch's t-test"
+    )
+    comparing.add_argument(
+        "--baseline",
+        nargs="+",
+        default=[],
+        metavar="CHANGE",
+        help=f"{CHANGE_HELP}; default: {compare.BASELINE_REF}, re-run now in a worktree",
+    )
+    comparing.add_argument(
+        "--experiment",
+        nargs="+",
+        default=[],
+        metavar="CHANGE",
+        help=f"{CHANGE_HELP}; without a ref: the working tree",
+    )
+    comparing.set_defaults(run=run_compare)
+
+    shadowing = commands.add_parser(
+        "shadow", parents=[training, testing], help="baseline, A, B, A+B: no hidden regression"
+    )
+    shadowing.add_argument("--a", nargs="+", required=True, metavar="CHANGE", help=CHANGE_HELP)
+    shadowing.add_argument("--b", nargs="+", required=True, metavar="CHANGE", help=CHANGE_HELP)
+    shadowing.add_argument(
+        "--baseline",
+        default=compare.BASELINE_REF,
+        metavar="REF",
+        help=f"the baseline's ref (default {compare.BASELINE_REF}); "
+        "A and B without a ref apply to its code",
+    )
+    shadowing.set_defaults(run=run_shadow)
+
+    reporting = commands.add_parser(
+        "report", help="bias/variance table and plots for runs (a run dir, a sweep, an output)"
+    )
+    reporting.add_argument(
+        "runs", nargs="+", type=Path, help="run directories or directories of runs"
+    )
+    reporting.add_argument(
+        "--goal-error",
+        type=float,
+        default=DEFAULT_GOAL_ERROR,
+        help=f"the error to aim for, e.g. human-level (default {DEFAULT_GOAL_ERROR})",
+    )
+    reporting.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help=f"gaps up to this are fine (default {DEFAULT_TOLERANCE})",
+    )
+    reporting.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the figures and errors to each run's own W&B run (resumed by id)",
+    )
+    reporting.set_defaults(run=run_report)
+    return main
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args, project_root())
+    except UserError as error:  # the user's to fix: one message, no traceback
+        sys.exit(f"error: {error}")

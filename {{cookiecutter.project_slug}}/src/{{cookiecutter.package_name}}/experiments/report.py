@@ -1,0 +1,149 @@
+"""Reports worth looking at: the bias/variance table and the plots, for a run or a group.
+
+Each run's best checkpoint is evaluated on train, val and test with
+`evaluation.py` (the module behind the DVC `evaluate` stage); the errors fill
+the bias/variance table, and the figures land in `<run dir>/report/`. Runs in
+the same directory (the seeds of one sweep) form a group with a mean column.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from {{ cookiecutter.package_name }} import provenance
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.experiments import plots
+from {{ cookiecutter.package_name }}.experiments.diagnosis import Errors
+from {{ cookiecutter.package_name }}.experiments.output import Table, commit, percent, shown
+from {{ cookiecutter.package_name }}.experiments.runs import Run, find_runs
+from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION
+
+REPORT_DIR = "report"  # inside each run directory
+BEST_CHECKPOINT = Path("checkpoints") / "best.ckpt"
+LEARNING_CURVES_CSV = "metrics.csv"  # Lightning's CSVLogger, in the run directory
+SPLIT_SHOWN = "test"  # the split of the confusion matrix, per-class and misclassified plots
+GRADIENT_BATCH = 64  # training samples whose loss gradient is histogrammed
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run: Run
+    errors: Errors
+    figures: tuple[Path, ...]
+
+
+def evaluate_run(run: Run, goal_error: float) -> RunReport:
+    """Errors on every split and the figures, from the run's best checkpoint."""
+    from {{ cookiecutter.package_name }}.evaluation import SPLITS, load_checkpoint, predict
+
+    model, record, datamodule = load_checkpoint(run.run_dir / BEST_CHECKPOINT)
+    datamodule.prepare_data()
+    current = provenance.data_version(Path(datamodule.data_dir))
+    if current != record["data_version"]:
+        raise UserError(
+            f"{run.run_dir} was trained on data version {record['data_version'][:12]}, but "
+            f"{datamodule.data_dir} holds {current[:12]}: its errors would not be its own "
+            "(check out the data it used, e.g. with `dvc checkout`)."
+        )
+    predictions = {split: predict(model, datamodule, split) for split in SPLITS}
+    errors = Errors(
+        goal=goal_error, **{split: 1.0 - predictions[split].accuracy for split in SPLITS}
+    )
+    out = run.run_dir / REPORT_DIR
+    shown = predictions[SPLIT_SHOWN]
+    train = predictions["train"]
+    figures = [
+        plots.confusion_matrix(shown, SPLIT_SHOWN, out / "confusion_matrix.png"),
+        plots.per_class_accuracy(shown, SPLIT_SHOWN, out / "per_class_accuracy.png"),
+        plots.misclassified(shown, SPLIT_SHOWN, out / "misclassified.png"),
+        plots.weights_and_gradients(
+            model,
+            train.images[:GRADIENT_BATCH],
+            train.labels[:GRADIENT_BATCH],
+            out / "weights_and_gradients.png",
+        ),
+    ]
+    curves = run.run_dir / LEARNING_CURVES_CSV
+    if curves.is_file():
+        figures.insert(0, plots.learning_curves(curves, out / "learning_curves.png"))
+    return RunReport(run, errors, tuple(figures))
+
+
+def log_to_wandb(report: RunReport, tolerance: float) -> str | None:
+    """Add the figures and the bias/variance numbers to the run's own W&B run, resumed by id.
+
+    Returns the W&B mode used (online, or offline to `wandb sync` later), or None when
+    the run was trained without W&B."""
+    from {{ cookiecutter.package_name }}.tracking import RUN_ID_FILE, resolve_mode
+
+    id_file = report.run.run_dir / RUN_ID_FILE
+    if not id_file.is_file():
+        return None
+    import wandb
+
+    mode, _ = resolve_mode("auto")
+    logger = report.run.provenance["config"]["logger"]
+    run = wandb.init(
+        id=id_file.read_text().strip(),
+        resume="allow",
+        project=logger["project"],
+        entity=logger["entity"],
+        mode=mode,
+        dir=str(report.run.run_dir),
+    )
+    run.log({f"report/{path.stem}": wandb.Image(str(path)) for path in report.figures})
+    run.summary["report"] = report.errors.as_dict(tolerance)
+    run.finish()
+    return mode
+
+
+def mean_errors(reports: list[RunReport]) -> Errors:
+    return Errors(
+        **{
+            name: float(np.mean([getattr(report.errors, name) for report in reports]))
+            for name in ("goal", "train", "val", "test")
+        }
+    )
+
+
+def group_table(directory: Path, reports: list[RunReport], tolerance: float) -> Table:
+    """One column per run (plus the mean of a group), one row per error and gap."""
+    columns = [report.run.run_dir.name for report in reports]
+    errors = [report.errors for report in reports]
+    if len(reports) > 1:
+        columns.append("mean")
+        errors.append(mean_errors(reports))
+    rows = [
+        ["goal (human-level) error", *(percent(e.goal) for e in errors)],
+        ["train error", *(percent(e.train) for e in errors)],
+        ["val error", *(percent(e.val) for e in errors)],
+        ["test error", *(percent(e.test) for e in errors)],
+    ]
+    rows += [
+        [gap.name, *(percent(e.gaps()[index].value) for e in errors)]
+        for index, gap in enumerate(errors[0].gaps())
+    ]
+    commits = sorted({commit(r.run.git_commit, r.run.git_dirty) for r in reports})
+    trained_under = sorted({r.run.metric_version for r in reports})
+    notes = [
+        f"Diagnosis: {errors[-1].diagnosis(tolerance)}",
+        f"Commits: {', '.join(commits)}. Errors measured by metric version {METRIC_VERSION} "
+        f"(runs trained under {', '.join(map(str, trained_under))}).",
+        f"Figures: {shown(reports[0].run.run_dir / REPORT_DIR)}/*.png"
+        + (" (one set per run)." if len(reports) > 1 else "."),
+    ]
+    return Table(f"Bias/variance: {directory}", ["error", *columns], rows, notes)
+
+
+def group_runs(paths: list[Path]) -> dict[Path, list[Run]]:
+    """The runs under each path, grouped by the directory that holds them."""
+    groups: dict[Path, list[Run]] = defaultdict(list)
+    for path in paths:
+        runs = find_runs(path)
+        if not runs:
+            raise UserError(f"no run (provenance.json + metrics.json) under {path}.")
+        for run in runs:
+            groups[run.run_dir.parent].append(run)
+    return dict(groups)

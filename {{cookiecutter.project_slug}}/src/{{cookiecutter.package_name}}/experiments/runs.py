@@ -1,0 +1,193 @@
+"""Train a variant over several seeds with Hydra multirun, and read each run's records back.
+
+A variant is code (a git ref, or the working tree) plus Hydra overrides. It is
+trained by the project's own `train.py -m seed=0,1,...` in that code's
+directory, with that code's package first on the path, so a worktree of `main`
+trains main's code even though this package is installed from the working tree.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
+from {{ cookiecutter.package_name }}.provenance import RECORD_FILE
+from {{ cookiecutter.package_name }}.run_dirs import COMPLETED, METRICS_FILE, status
+
+TRAIN_SCRIPT = "train.py"
+LAUNCH_LOG = "launch.log"  # train.py's output for the whole sweep, next to its runs
+SHOWN_LOG_CHARS = 3000  # of a failed launch's log
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What to train: a ref's code (None: the working tree) with Hydra overrides."""
+
+    label: str
+    ref: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def code(self) -> str:
+        return self.ref or "working tree"
+
+    def describe(self) -> str:
+        return f"{self.code} with {' '.join(self.overrides)}" if self.overrides else self.code
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How every variant of a command is trained: the same seeds, profile and common overrides."""
+
+    seeds: tuple[int, ...]
+    profile: str
+    common: tuple[str, ...] = ()  # e.g. logger.mode=disabled
+    allow_dirty: bool = False  # let the working tree's variants train with uncommitted changes
+
+
+def parse_change(tokens: Sequence[str]) -> tuple[str | None, tuple[str, ...]]:
+    """Split command-line tokens into at most one git ref and Hydra overrides (`k=v`, `~k`)."""
+    overrides = tuple(token for token in tokens if "=" in token or token.startswith("~"))
+    refs = [token for token in tokens if token not in overrides]
+    if len(refs) > 1:
+        raise UserError(
+            f"one change names several git refs ({', '.join(refs)}): give at most one, "
+            "plus any number of Hydra overrides (key=value)."
+        )
+    return (refs[0] if refs else None), overrides
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run, as its records on disk describe it."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "Run":
+        return cls(
+            run_dir=run_dir.resolve(),
+            metrics=json.loads((run_dir / METRICS_FILE).read_text()),
+            provenance=json.loads((run_dir / RECORD_FILE).read_text()),
+        )
+
+    @property
+    def value(self) -> float:
+        """The single number the run is judged by."""
+        return float(self.metrics[REPORTED])
+
+    @property
+    def monitored(self) -> float:
+        return float(self.metrics[MONITOR])
+
+    @property
+    def seed(self) -> int:
+        return int(self.provenance["seed"])
+
+    @property
+    def git_commit(self) -> str | None:
+        return self.provenance["git_commit"]
+
+    @property
+    def git_dirty(self) -> bool:
+        return bool(self.provenance["git_dirty"])
+
+    @property
+    def metric_version(self) -> int:
+        return int(self.metrics["metric_version"])
+
+    @property
+    def data_version(self) -> str:
+        return self.provenance["data_version"]
+
+    @property
+    def profile(self) -> str:
+        return self.provenance["profile"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "seed": self.seed,
+            REPORTED: self.value,
+            MONITOR: self.monitored,
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
+            "metric_version": self.metric_version,
+            "data_version": self.data_version,
+            "profile": self.profile,
+        }
+
+
+def find_runs(directory: Path) -> list[Run]:
+    """Every completed run under a directory (a run, a sweep, an experiments output), by seed."""
+    records = sorted(directory.rglob(RECORD_FILE))
+    found = [Run.load(path.parent) for path in records if status(path.parent) == COMPLETED]
+    return sorted(found, key=lambda run: (str(run.run_dir.parent), run.seed))
+
+
+def environment(code_dir: Path) -> dict[str, str]:
+    """The environment that makes `code_dir`'s package the one Python imports."""
+    paths = [str(code_dir / "src"), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in paths if path)}
+
+
+def quoted(path: Path) -> str:
+    """A path inside a single-quoted Hydra override value (spaces are fine, quotes escaped)."""
+    return str(path).replace("'", "\\'")
+
+
+def train_seeds(code_dir: Path, variant: Variant, plan: Plan, sweep_dir: Path) -> list[Run]:
+    """`python train.py -m seed=...` in `code_dir`; the runs land in `sweep_dir`."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        TRAIN_SCRIPT,
+        "--multirun",
+        f"seed={','.join(str(seed) for seed in plan.seeds)}",
+        f"+profile={plan.profile}",
+        f"hydra.sweep.dir='{quoted(sweep_dir)}'",
+        *variant.overrides,
+        *plan.common,
+        *(["allow_dirty=true"] if plan.allow_dirty and variant.ref is None else []),
+    ]
+    log = sweep_dir / LAUNCH_LOG
+    with log.open("w") as output:
+        done = subprocess.run(
+            command,
+            cwd=code_dir,
+            env=environment(code_dir),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    runs = find_runs(sweep_dir)
+    if done.returncode != 0 or len(runs) != len(plan.seeds):
+        raise UserError(
+            f"training {variant.label} failed ({len(runs)} of {len(plan.seeds)} runs finished); "
+            f"the end of {log}:\n{log.read_text()[-SHOWN_LOG_CHARS:]}"
+        )
+    return runs
+
+
+def metric_version_of(code_dir: Path) -> int:
+    """The METRIC_VERSION a checkout's code declares (cheap: metrics.py loads no torch)."""
+    package = __name__.split(".")[0]
+    done = subprocess.run(
+        [sys.executable, "-c", f"from {package}.metrics import METRIC_VERSION as v; print(v)"],
+        cwd=code_dir,
+        env=environment(code_dir),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise UserError(f"could not read the metric version of {code_dir}: {done.stderr.strip()}")
+    return int(done.stdout)

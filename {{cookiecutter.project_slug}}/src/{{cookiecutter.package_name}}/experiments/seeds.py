@@ -1,0 +1,52 @@
+"""One variant over N seeds: each run's numbers, their mean, spread and confidence interval.
+
+The spread is what pattern #1 asks for before any comparison: how far apart
+two runs of the same code land by chance alone.
+"""
+
+from pathlib import Path
+
+from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
+from {{ cookiecutter.package_name }}.experiments.compare import describe_code, measure, summarize
+from {{ cookiecutter.package_name }}.experiments.output import Table, number, percent, save, shown
+from {{ cookiecutter.package_name }}.experiments.runs import Plan, Run, Variant
+from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
+
+
+def table(variant: Variant, runs: list[Run], plan: Plan) -> Table:
+    summary = summarize(runs)
+    low, high = summary.interval
+    first = runs[0]
+    return Table(
+        f"{variant.describe()}: {len(runs)} seeds, {plan.profile} profile",
+        ["seed", MONITOR, REPORTED, "run dir"],
+        [
+            [str(run.seed), number(run.monitored), number(run.value), shown(run.run_dir)]
+            for run in runs
+        ],
+        [
+            f"{REPORTED}: mean {number(summary.mean)} ± {number(summary.std)} (std), "
+            f"{percent(summary.confidence, 0)} CI of the mean [{number(low)}, {number(high)}]",
+            f"commit {describe_code(runs)}, metric version {first.metric_version}, "
+            f"data version {first.data_version[:12]}"
+            + (f"; every run had {' '.join(plan.common)}" if plan.common else ""),
+        ],
+        wraps="run dir",
+    )
+
+
+def run_command(root: Path, variant: Variant, plan: Plan, out_dir: Path) -> list[Run]:
+    with Checkouts(root) as checkouts:
+        runs = measure(checkouts, [variant], plan, out_dir)[variant.label]
+    shown_table = table(variant, runs, plan)
+    shown_table.show()
+    data = {
+        "variant": {"ref": variant.ref, "overrides": list(variant.overrides)},
+        "profile": plan.profile,
+        "common_overrides": list(plan.common),
+        "metric": REPORTED,
+        "summary": summarize(runs).as_dict(),
+        "runs": [run.as_dict() for run in runs],
+    }
+    save(out_dir, "seeds", shown_table.title, [shown_table], data)
+    return runs

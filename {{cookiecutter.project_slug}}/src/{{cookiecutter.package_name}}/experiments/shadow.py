@@ -1,0 +1,56 @@
+"""Changes A and B measured apart and together (pattern #3, regression shadowing).
+
+Bundled, a big gain from B can hide a small loss from A. So the baseline, A, B
+and A+B are each trained over the same seeds and each compared with the
+baseline: four rows, and a note when the bundle hides a change that does not
+progress on its own. A change is a git ref and/or Hydra overrides; without a
+ref it applies to the baseline's code.
+"""
+
+from collections.abc import Sequence
+
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts, resolve
+from {{ cookiecutter.package_name }}.experiments.runs import Variant, parse_change
+from {{ cookiecutter.package_name }}.experiments.stats import Comparison, Verdict
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def variants(
+    checkouts: Checkouts, baseline_ref: str, change_a: Sequence[str], change_b: Sequence[str]
+) -> list[Variant]:
+    """baseline, A, B, A+B; two branches are merged into a temporary commit for A+B."""
+    ref_a, overrides_a = parse_change(change_a)
+    ref_b, overrides_b = parse_change(change_b)
+    shared = {override_key(o) for o in overrides_a} & {override_key(o) for o in overrides_b}
+    if shared:
+        raise UserError(
+            f"A and B both set {', '.join(sorted(shared))}: they are not separate changes."
+        )
+    refs = [ref for ref in (ref_a, ref_b) if ref is not None]
+    if len(refs) == 2 and resolve(checkouts.repo, refs[0]) != resolve(checkouts.repo, refs[1]):
+        ref_ab = checkouts.merged(*refs)
+    else:
+        ref_ab = refs[0] if refs else baseline_ref
+    return [
+        Variant("baseline", baseline_ref),
+        Variant("A", ref_a or baseline_ref, overrides_a),
+        Variant("B", ref_b or baseline_ref, overrides_b),
+        Variant("A+B", ref_ab, overrides_a + overrides_b),
+    ]
+
+
+def shadowing_notes(comparisons: dict[str, Comparison]) -> list[str]:
+    """What the bundle hides: a single change that does not progress while A+B does."""
+    if comparisons["A+B"].verdict is not Verdict.PROGRESSION:
+        return []
+    alone = {Verdict.REGRESSION: "a regression", Verdict.INCONCLUSIVE: "not shown to help"}
+    return [
+        f"A+B is a progression, but {label} alone is {alone[comparisons[label].verdict]}: "
+        "the bundle hides it (pattern #3); keep only the changes that progress on their own."
+        for label in ("A", "B")
+        if comparisons[label].verdict is not Verdict.PROGRESSION
+    ]
