@@ -7,7 +7,6 @@ import lightning as L
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from {{ cookiecutter.package_name }}.data.digits import DigitsDataModule, prepare
@@ -31,12 +30,7 @@ def compose_config(
 
 def build_model(cfg: DictConfig, datamodule: DigitsDataModule) -> Classifier:
     """The classifier exactly as train.py builds it from a config."""
-    return Classifier(
-        encoder=instantiate(cfg.model.encoder, input_shape=datamodule.input_shape),
-        num_classes=datamodule.num_classes,
-        optimizer=instantiate(cfg.model.optimizer),
-        scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
-    )
+    return Classifier.from_config(cfg.model, datamodule.input_shape, datamodule.num_classes)
 
 
 @pytest.fixture(scope="session")

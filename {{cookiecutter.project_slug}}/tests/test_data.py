@@ -76,12 +76,28 @@ def test_shapes_and_dtypes(datamodule):
     assert images.shape == (datamodule.batch_size, *datamodule.input_shape)
 
 
-def test_training_batches_are_shuffled_and_others_are_not(datamodule):
-    first_train = next(iter(datamodule.train_dataloader()))[1]
-    ordered = datamodule.datasets["train"].tensors[1][: len(first_train)]
-    assert not torch.equal(first_train, ordered)
-    first_val = next(iter(datamodule.val_dataloader()))[1]
-    assert torch.equal(first_val, datamodule.datasets["val"].tensors[1][: len(first_val)])
+def _samples(images: torch.Tensor, labels: torch.Tensor) -> list[tuple[int, list[float]]]:
+    return list(zip(labels.tolist(), images.flatten(1).tolist(), strict=True))
+
+
+def test_each_loader_serves_its_own_split_in_full(datamodule):
+    """Each split, every sample once (val and test in order): `test/acc` is a test number."""
+    loaders = {
+        "train": datamodule.train_dataloader(),
+        "val": datamodule.val_dataloader(),
+        "test": datamodule.test_dataloader(),
+    }
+    for name, loader in loaders.items():
+        served = _samples(*(torch.cat(parts) for parts in zip(*loader, strict=True)))
+        expected = _samples(*datamodule.datasets[name].tensors)
+        if name == "train":  # shuffled: the same samples in another order
+            served, expected = sorted(served), sorted(expected)
+        assert served == expected, f"the {name} loader does not serve the {name} split"
+
+
+def test_training_batches_are_shuffled(datamodule):
+    first = next(iter(datamodule.train_dataloader()))[1]
+    assert not torch.equal(first, datamodule.datasets["train"].tensors[1][: len(first)])
 
 
 def test_prepare_is_reproducible(tmp_path, data_dir):

@@ -10,8 +10,10 @@ from torch import nn
 from .conftest import MODES, PROFILES, compose_config
 
 BATCH_SIZES = (1, 2, 7)
-# Layers whose output legitimately differs between train and eval mode.
-MODE_DEPENDENT_LAYERS = (nn.Dropout, nn.BatchNorm1d, nn.BatchNorm2d)
+# Layers whose output legitimately differs between train and eval mode: every dropout
+# (Dropout, Dropout2d, AlphaDropout...) and every norm with running statistics
+# (BatchNorm*, InstanceNorm*).
+MODE_DEPENDENT_LAYERS = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)
 
 pytestmark = pytest.mark.parametrize(("mode", "profile"), [(m, p) for m in MODES for p in PROFILES])
 
