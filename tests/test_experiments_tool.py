@@ -26,6 +26,7 @@ QUIET = "logger.mode=disabled"  # keep W&B out: each run is ~1 s shorter
 ENVIRONMENT = {"OMP_NUM_THREADS": "1"}
 BASE_LR, NEW_LR = "3.0e-3", "1.0e-2"  # the CNN's learning rate in configs/mode/cnn.yaml
 BASE_WIDTH, NEW_WIDTH = "channels: [16, 32]", "channels: [32, 64]"  # the CNN's fast width
+JOBLIB = "hydra/launcher=joblib"  # Hydra's launcher for parallel jobs on one machine
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REPORT_FIGURES = (
     "learning_curves.png",
@@ -141,6 +142,16 @@ def test_shadow_prints_baseline_a_b_and_a_plus_b(repo):
     )
     assert record["config"]["model"]["optimizer"]["lr"] == float(NEW_LR)
     assert record["config"]["model"]["encoder"]["channels"] == [32, 64]
+
+
+def test_seeds_run_in_parallel_through_hydras_joblib_launcher(repo):
+    """The tool's seeds are a Hydra multirun, so a launcher is one more common override."""
+    out = repo / "outputs" / "parallel"
+    tool(repo, "seeds", "--seeds", "2", "--out", str(out), "--common", QUIET, JOBLIB)
+    result = json.loads((out / "seeds.json").read_text())
+    assert sorted(trained["seed"] for trained in result["runs"]) == [0, 1]
+    (log,) = out.rglob("launch.log")  # experiments.runs.LAUNCH_LOG: train.py's own output
+    assert "Joblib.Parallel" in log.read_text() and "is launching 2 jobs" in log.read_text()
 
 
 def test_report_writes_the_plots_and_a_bias_variance_table(repo, compared):

@@ -5,6 +5,7 @@
     python train.py mode=mlp seed=3  # another backbone (configs/mode/), another seed
     python train.py allow_dirty=true # train from uncommitted code (marked dirty, diff saved)
     python train.py resume=true      # continue the newest interrupted run of this mode/profile/seed
+    python train.py trainer=ddp      # every GPU of this machine (README: Scale out)
 
 Flow: compose the config -> guard the git tree -> data -> model -> trainer ->
 fit -> test the best checkpoint -> metrics.json next to provenance.json.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from {{ cookiecutter.package_name }} import provenance, run_dirs
@@ -35,7 +37,12 @@ def train(cfg: DictConfig) -> float:
 
     from {{ cookiecutter.package_name }} import tracking
     from {{ cookiecutter.package_name }}.model import Classifier
-    from {{ cookiecutter.package_name }}.trainer import build_trainer, check_checkpoint, write_metrics
+    from {{ cookiecutter.package_name }}.trainer import (
+        build_trainer,
+        check_checkpoint,
+        refuse_relaunch_in_sweep,
+        write_metrics,
+    )
 
     L.seed_everything(cfg.seed, workers=True)
     data = instantiate(cfg.data)
@@ -46,20 +53,26 @@ def train(cfg: DictConfig) -> float:
         resume_from = run_dir / run_dirs.CHECKPOINT_DIR / run_dirs.LAST_CHECKPOINT
         check_checkpoint(resume_from)
         record = provenance.continue_record(run_dir, record)
-    provenance.save(record, ROOT, run_dir)
 
     model = Classifier.from_config(cfg.model, data.input_shape, data.num_classes)
     wandb = tracking.wandb_logger(cfg, record, run_dir)
     trainer = build_trainer(cfg, run_dir, record, loggers=[wandb] if wandb else [])
+    refuse_relaunch_in_sweep(trainer, sweep=HydraConfig.get().mode == RunMode.MULTIRUN)
+    if trainer.is_global_zero:  # DDP runs this script once per process: one of them records
+        provenance.save(record, ROOT, run_dir)
+        tracking.save_run_id(wandb, run_dir)
+    if cfg.compile:  # torch.compile the forward pass in place: checkpoints keep their keys
+        model.compile()
     trainer.fit(model, datamodule=data, ckpt_path=resume_from)
     trainer.test(model, datamodule=data, ckpt_path="best")
     metrics = write_metrics(trainer, record, run_dir)
     if wandb:
         wandb.experiment.finish()
-    print(
-        f"{MONITOR} = {metrics[MONITOR]:.4f}, {REPORTED} = {metrics[REPORTED]:.4f}; "
-        f"outputs in {run_dir}"
-    )
+    if trainer.is_global_zero:
+        print(
+            f"{MONITOR} = {metrics[MONITOR]:.4f}, {REPORTED} = {metrics[REPORTED]:.4f}; "
+            f"outputs in {run_dir}"
+        )
     return metrics[MONITOR]
 
 

@@ -52,5 +52,7 @@ def run_dir(root: str, name: str, resume: bool) -> str:
 
 
 def register_resolver() -> None:
+    # Cached like Hydra's own `now`: resolved once per config, so the processes Lightning
+    # starts for DDP (given this run's directory) and a submitit job's tasks share one directory.
     if not OmegaConf.has_resolver(RESOLVER):
-        OmegaConf.register_new_resolver(RESOLVER, run_dir)
+        OmegaConf.register_new_resolver(RESOLVER, run_dir, use_cache=True)

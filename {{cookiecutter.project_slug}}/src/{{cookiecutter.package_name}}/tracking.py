@@ -91,7 +91,6 @@ def wandb_logger(cfg: DictConfig, record: dict[str, Any], run_dir: Path) -> Wand
         )
     id_file = run_dir / RUN_ID_FILE
     run_id = id_file.read_text().strip() if id_file.is_file() else secrets.token_hex(RUN_ID_BYTES)
-    id_file.write_text(run_id + "\n")
     return WandbLogger(
         id=run_id,
         resume="allow",
@@ -104,3 +103,11 @@ def wandb_logger(cfg: DictConfig, record: dict[str, Any], run_dir: Path) -> Wand
         save_dir=str(run_dir),
         config={**{key: record[key] for key in SUMMARY_KEYS}, "config": record["config"]},
     )
+
+
+def save_run_id(logger: WandbLogger | None, run_dir: Path) -> None:
+    """Keep the W&B run id in the run directory, so that `resume=true` continues the same run.
+
+    Called by one process only (rank zero under DDP)."""
+    if logger is not None:
+        (run_dir / RUN_ID_FILE).write_text(f"{logger.version}\n")

@@ -12,9 +12,10 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 from omegaconf import DictConfig, OmegaConf
 
 from {{ cookiecutter.package_name }}.errors import UserError
@@ -165,11 +166,16 @@ def build_trainer(
         mode="max",
         save_last=True,
     )
+    arguments = OmegaConf.to_container(cfg.trainer, resolve=True)
+    progress = arguments.get("enable_progress_bar", True)
     return L.Trainer(
-        **OmegaConf.to_container(cfg.trainer, resolve=True),
+        **arguments,
         default_root_dir=run_dir,
         logger=[CSVLogger(run_dir, name="", version=""), *loggers],
         callbacks=[
+            # Not Lightning's default rich bar: its redraw thread competes with training
+            # for the cores, and it starts and stops slowly (the template's benchmarks).
+            *([TQDMProgressBar()] if progress else []),
             checkpoints,
             RunStateInCheckpoint(record),
             StopOnNonFiniteLoss(run_dir),
@@ -179,8 +185,27 @@ def build_trainer(
     )
 
 
+def refuse_relaunch_in_sweep(trainer: L.Trainer, sweep: bool) -> None:
+    """DDP on one machine starts its other processes by re-running the command line, which
+    in a Hydra sweep would start the whole sweep again in each of them."""
+    launcher = trainer.strategy.launcher
+    relaunches = (
+        isinstance(launcher, _SubprocessScriptLauncher)
+        and launcher.num_processes > 1
+        and not launcher.cluster_environment.creates_processes_externally
+    )
+    if sweep and relaunches:
+        raise UserError(
+            "a sweep (-m) cannot train with DDP processes started on this machine: run each "
+            "job on its own (without -m), or launch the sweep with hydra/launcher=slurm, where "
+            "SLURM starts one task per device."
+        )
+
+
 def write_metrics(trainer: L.Trainer, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """metrics.json: the best checkpoint's numbers, labelled with the metric version."""
+    """metrics.json: the best checkpoint's numbers, labelled with the metric version.
+
+    Under DDP every process holds the same synchronized numbers; rank zero writes them."""
     results = {name: float(value) for name, value in trainer.callback_metrics.items()}
     results[MONITOR] = float(trainer.checkpoint_callback.best_model_score)
     metrics = {
@@ -194,5 +219,6 @@ def write_metrics(trainer: L.Trainer, record: dict[str, Any], run_dir: Path) -> 
         "global_step": trainer.global_step,
         **dict(sorted(results.items())),
     }
-    (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    if trainer.is_global_zero:
+        (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

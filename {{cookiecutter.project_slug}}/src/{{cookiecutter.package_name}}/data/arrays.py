@@ -14,6 +14,8 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch import distributed
 from torch.utils.data import DataLoader, TensorDataset
 
 from {{ cookiecutter.package_name }}.data import protocol
@@ -39,6 +41,7 @@ class ArrayDataModule(L.LightningDataModule):
         num_classes: int,
         batch_size: int,
         num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -46,6 +49,7 @@ class ArrayDataModule(L.LightningDataModule):
         self.num_classes = num_classes
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.pin_memory = pin_memory
         self.datasets: dict[str, TensorDataset] = {}
 
     def prepare_data(self) -> None:
@@ -73,11 +77,21 @@ class ArrayDataModule(L.LightningDataModule):
         }
 
     def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        dataset = self.datasets[split]
+        sampler = None
+        if split != "train" and distributed.is_available() and distributed.is_initialized():
+            # Under DDP each process evaluates its share of the split. Lightning's default
+            # sampler pads the shares to equal length by repeating samples; this one never
+            # repeats, so val/test metrics count each sample once, as in a single process.
+            sampler = UnrepeatedDistributedSampler(dataset, shuffle=False)
         return DataLoader(
-            self.datasets[split],
+            dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,  # not restarted every epoch
+            pin_memory=self.pin_memory,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -41,8 +41,10 @@ def prepare(data_dir: Path) -> None:
 class DigitsDataModule(ArrayDataModule):
     """The prepared digits; writes them on first use when `data/digits` does not exist."""
 
-    def __init__(self, data_dir: str | Path, batch_size: int, num_workers: int = 0) -> None:
-        super().__init__(data_dir, INPUT_SHAPE, NUM_CLASSES, batch_size, num_workers)
+    def __init__(
+        self, data_dir: str | Path, batch_size: int, num_workers: int = 0, pin_memory: bool = False
+    ) -> None:
+        super().__init__(data_dir, INPUT_SHAPE, NUM_CLASSES, batch_size, num_workers, pin_memory)
 
     def prepare_data(self) -> None:
         if not self.data_dir.exists():

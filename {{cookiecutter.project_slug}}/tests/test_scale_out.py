@@ -1,0 +1,108 @@
+"""Scaling out on Lightning's and Hydra's own engines: DDP, the launchers, parallel sweeps.
+
+DDP runs train.py once per process, so what is written once per run (the run directory,
+provenance, checkpoints, metrics, the W&B run) must still be written exactly once.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.plugins.launcher import Launcher
+from hydra.utils import instantiate
+
+from {{ cookiecutter.package_name }}.evaluation import load_checkpoint, predict
+from {{ cookiecutter.package_name }}.metrics import REPORTED
+from {{ cookiecutter.package_name }}.trainer import build_trainer
+
+from .conftest import CONFIG_DIR, MODES, compose_config
+from .project_copy import committed_copy, new_run_dir, run_dirs, train
+
+TRAINER_CONFIGS = sorted(path.stem for path in (CONFIG_DIR / "trainer").glob("*.yaml"))
+DEVICES, NODES = 4, 2  # what a user asks SLURM for
+
+
+def launcher(*overrides: str) -> Launcher:
+    """The launcher Hydra builds for `python train.py -m <overrides>`."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    return instantiate(cfg.hydra.launcher)
+
+
+@pytest.mark.parametrize("name", TRAINER_CONFIGS)
+def test_every_trainer_config_builds_the_projects_trainer(name, tmp_path):
+    """A typo in a trainer config fails here, not after a job waited in a cluster queue."""
+    on_this_machine = ("trainer.accelerator=cpu", "trainer.devices=1")
+    cfg = compose_config(MODES[0], "fast", (f"trainer={name}", *on_this_machine))
+    build_trainer(cfg, tmp_path, record={}, loggers=[])
+
+
+def test_slurm_launcher_asks_for_one_task_and_gpu_per_device_on_each_node():
+    built = launcher(
+        "hydra/launcher=slurm",
+        "trainer=ddp",
+        f"trainer.devices={DEVICES}",
+        f"trainer.num_nodes={NODES}",
+    )
+    assert type(built).__name__ == "SlurmLauncher"  # Hydra loads its plugins under its own names
+    asked = (built.params["nodes"], built.params["tasks_per_node"], built.params["gpus_per_node"])
+    assert asked == (NODES, DEVICES, DEVICES)
+
+
+def test_joblib_launcher_builds():
+    assert type(launcher("hydra/launcher=joblib")).__name__ == "JoblibLauncher"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return committed_copy(tmp_path_factory.mktemp("project"))
+
+
+@pytest.mark.slow
+def test_ddp_on_two_processes_records_one_run(project):
+    before = run_dirs(project)
+    done = train(project, "+profile=fast", "trainer=ddp_sim", "logger.mode=offline")
+    run_dir = new_run_dir(project, before)  # exactly one new run directory
+    assert done.stdout.count("outputs in") == 1
+    assert {path.name for path in (run_dir / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+    record = json.loads((run_dir / "provenance.json").read_text())
+    assert record["command"] == [
+        "train.py",
+        "+profile=fast",
+        "trainer=ddp_sim",
+        "logger.mode=offline",
+    ]
+    assert len(list(run_dir.glob("wandb/offline-run-*"))) == 1
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
+    # Both processes tested half of the split each: together, exactly what one process measures.
+    model, _, datamodule = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    assert metrics[REPORTED] == pytest.approx(predict(model, datamodule, "test").accuracy)
+
+
+@pytest.mark.slow
+def test_ddp_started_by_lightning_inside_a_sweep_is_refused(project):
+    done = train(
+        project, "-m", "+profile=fast", "trainer=ddp_sim", "logger.mode=disabled", check=False
+    )
+    assert done.returncode == 1
+    assert "cannot train with DDP processes" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_joblib_sweep_completes_each_job_in_its_own_directory(project, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    train(
+        project,
+        "-m",
+        "hydra/launcher=joblib",
+        "+profile=fast",
+        "logger.mode=disabled",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    jobs = sorted(path.parent for path in sweep_dir.glob("*/provenance.json"))
+    assert [json.loads((job / "provenance.json").read_text())["seed"] for job in jobs] == [0, 1]
+    for job in jobs:
+        assert json.loads((job / "metrics.json").read_text())["status"] == "completed"
