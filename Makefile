@@ -8,7 +8,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 DEMO_DIR := build/demo
 
-.PHONY: demo test lint refresh clean
+.PHONY: demo test lint refresh bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ test: $(VENV)/.installed lint
 	$(BIN)/python -m pytest
 
 # The project folder and hooks are Jinja: the bake tests lint the baked project.
-LINTED := tests scripts local_extensions.py
+LINTED := tests scripts benchmarks local_extensions.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check $(LINTED)
@@ -37,6 +37,9 @@ lint: $(VENV)/.installed
 
 refresh: $(VENV)/.installed  ## regenerate metric.lock and the config snapshots after a change
 	$(BIN)/python scripts/refresh_baked_files.py
+
+bench: $(VENV)/.installed  ## measure the speed claims on a fresh bake; writes docs/benchmarks.md
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) build

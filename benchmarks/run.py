@@ -1,0 +1,393 @@
+"""Measure the template's speed claims on a fresh bake, and write docs/benchmarks.md.
+
+    python benchmarks/run.py                 # `make bench`; about 5 minutes on 2 cores
+    python benchmarks/run.py --repeats 5 --wait-for-load 1.5
+
+Bakes the default project into a temporary directory and runs it from there with
+`PYTHONPATH=src` (nothing is installed). Every number comes from this one run:
+each measurement is repeated, interleaved where two are compared, and reported
+as its median with the spread (min-max). These are measurements, not tests: the
+machine's load changes them, so the load average is recorded next to them.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+EPOCHS_SCRIPT = Path(__file__).resolve().parent / "epochs.py"
+PAGE = TEMPLATE / "docs" / "benchmarks.md"
+PACKAGE = "my_research"  # the default bake's import name
+DEFAULT_MODE = "cnn"
+MODES = ("cnn", "mlp")
+PROFILES = ("fast", "full")
+REPORTED = "test/acc"
+NO_WANDB = "logger.mode=disabled"
+KIB = 1024
+GIB = 1024**3
+LOAD_POLL_S = 15
+
+# The goals the README and the docs promise.
+MIN_PROFILE_SPEEDUP = 5.0
+MAX_LIGHTNING_RATIO = 1.15
+MAX_STARTUP_EXTRA_S = 1.0
+MAX_PYTEST_S = 60.0
+MAX_PEAK_GIB = 1.5
+MIN_COMPILE_GAIN = 0.9  # compile=true stays off by default unless it makes epochs 10% faster
+
+PEAK_RSS = (  # runs a command and prints its largest process's peak resident memory in bytes
+    "import resource, subprocess, sys\n"
+    "subprocess.run(sys.argv[1:], check=True, capture_output=True)\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    f"print(peak if sys.platform == 'darwin' else peak * {KIB})\n"
+)
+
+
+@dataclass
+class Result:
+    """One claim: its goal, what was measured, and whether the goal holds."""
+
+    claim: str
+    goal: str
+    values: list[float]
+    unit: str
+    passed: bool
+    note: str = ""
+    shown: str | None = None  # instead of the numbers, for a yes/no claim
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def measured(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        unit = self.unit if self.unit == "x" else f" {self.unit}"
+        spread = f" ({min(self.values):.2f}-{max(self.values):.2f})" if len(self.values) > 1 else ""
+        return f"{self.median:.2f}{unit}{spread}"
+
+
+@dataclass
+class Bench:
+    """The baked project and how to run commands in it."""
+
+    project: Path
+    repeats: int
+    loads: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        # torch.compile's cache outside the project (whose tree must stay clean), new each time
+        cache = self.project.parent / "inductor-cache"
+        return {
+            **os.environ,
+            "PYTHONPATH": str(self.project / "src"),
+            "TORCHINDUCTOR_CACHE_DIR": str(cache),
+        }
+
+    def run(self, args: Sequence[str], check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            args, cwd=self.project, env=self.env, capture_output=True, text=True, check=False
+        )
+        if check and done.returncode != 0:
+            raise SystemExit(
+                f"{' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+            )
+        return done
+
+    def timed(
+        self, args: Sequence[str], check: bool = True
+    ) -> tuple[float, subprocess.CompletedProcess]:
+        started = time.perf_counter()
+        done = self.run(args, check)
+        return time.perf_counter() - started, done
+
+    def train(self, *overrides: str) -> tuple[float, dict]:
+        """Wall seconds of `python train.py ...` and the metrics.json it wrote."""
+        seconds, done = self.timed([sys.executable, "train.py", *overrides])
+        run_dir = re.search(r"outputs in (\S+)", done.stdout).group(1)
+        return seconds, json.loads((Path(run_dir) / "metrics.json").read_text())
+
+    def note_load(self, moment: str) -> None:
+        load = os.getloadavg()[0]
+        self.loads.append((moment, load))
+        print(f"[{moment}] load average {load:.2f}", flush=True)
+
+
+def ratios(numerators: list[float], denominators: list[float]) -> list[float]:
+    return [top / bottom for top, bottom in zip(numerators, denominators, strict=True)]
+
+
+def profiles(bench: Bench) -> list[Result]:
+    """Fast vs full profile: wall time of the default mode, and how each ranks the modes."""
+    seconds: dict[tuple[str, str], list[float]] = {}
+    accuracy: dict[tuple[str, str], list[float]] = {}
+    for seed in range(bench.repeats):  # each repeat is another seed: the ranking sees the noise
+        for mode in MODES:
+            for profile in PROFILES:
+                wall, metrics = bench.train(
+                    f"mode={mode}", f"+profile={profile}", f"seed={seed}", NO_WANDB
+                )
+                seconds.setdefault((mode, profile), []).append(wall)
+                accuracy.setdefault((mode, profile), []).append(metrics[REPORTED])
+    speedups = ratios(seconds[DEFAULT_MODE, "full"], seconds[DEFAULT_MODE, "fast"])
+
+    def ranking(profile: str) -> list[str]:
+        return sorted(MODES, key=lambda mode: -statistics.mean(accuracy[mode, profile]))
+
+    same = ranking("fast") == ranking("full")
+    described = "; ".join(
+        f"{profile}: "
+        + " > ".join(
+            f"{mode} {statistics.mean(accuracy[mode, profile]):.3f}" for mode in ranking(profile)
+        )
+        for profile in PROFILES
+    )
+    timings = ", ".join(
+        f"{mode} {profile} {statistics.median(values):.1f} s"
+        for (mode, profile), values in seconds.items()
+    )
+    return [
+        Result(
+            f"`+profile=fast` vs full, wall time of `python train.py` ({DEFAULT_MODE})",
+            f">= {MIN_PROFILE_SPEEDUP:g}x faster",
+            speedups,
+            "x",
+            statistics.median(speedups) >= MIN_PROFILE_SPEEDUP,
+            f"median wall times: {timings}",
+        ),
+        Result(
+            f"both profiles rank the modes the same way (mean {REPORTED} over the seeds)",
+            "same ranking",
+            [float(same)],
+            "",
+            same,
+            described,
+            shown="same" if same else "different",
+        ),
+    ]
+
+
+def epochs(bench: Bench) -> list[Result]:
+    """A Lightning training epoch vs a plain PyTorch loop, and torch.compile on vs off."""
+    done = bench.run(
+        [
+            sys.executable,
+            str(EPOCHS_SCRIPT),
+            f"--package={PACKAGE}",
+            f"--mode={DEFAULT_MODE}",
+            f"--repeats={bench.repeats}",
+            "--compile",
+        ]
+    )
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    overhead = ratios(measured["lightning"], measured["plain"])
+    compiled = ratios(measured["compiled"], measured["lightning"])
+    median_ms = {side: 1000 * statistics.median(measured[side]) for side in measured}
+    return [
+        Result(
+            f"Lightning training epoch vs a plain PyTorch loop (full-profile {DEFAULT_MODE})",
+            f"<= {MAX_LIGHTNING_RATIO:g}x",
+            overhead,
+            "x",
+            statistics.median(overhead) <= MAX_LIGHTNING_RATIO,
+            f"median epoch: Lightning {median_ms['lightning']:.0f} ms, "
+            f"plain {median_ms['plain']:.0f} ms",
+        ),
+        Result(
+            f"`compile=true` vs off, training epoch (full-profile {DEFAULT_MODE}, CPU)",
+            f"off by default: not < {MIN_COMPILE_GAIN:g}x",
+            compiled,
+            "x",
+            statistics.median(compiled) >= MIN_COMPILE_GAIN,
+            f"median epoch {median_ms['compiled']:.0f} ms compiled; compiling made the first "
+            f"epoch take {max(measured['warm_up']):.1f} s",
+        ),
+    ]
+
+
+def startup(bench: Bench) -> list[Result]:
+    """What `train.py` costs before training: composing and checking the config."""
+    commands: dict[str, list[str]] = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "python train.py --cfg job": [sys.executable, "train.py", "--cfg", "job"],
+        "python train.py mode=transformer": [sys.executable, "train.py", "mode=transformer"],
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(bench.repeats):
+        for name, args in commands.items():  # interleaved: a load change hits all alike
+            seconds[name].append(bench.timed(args, check=False)[0])  # one of them must fail
+    baseline = seconds.pop("python -c pass")
+    return [
+        Result(
+            f"`{name}` minus `python -c pass`",
+            f"<= {MAX_STARTUP_EXTRA_S:g} s extra",
+            [took - base for took, base in zip(values, baseline, strict=True)],
+            "s",
+            statistics.median(values) - statistics.median(baseline) <= MAX_STARTUP_EXTRA_S,
+            "the config is composed and validated before torch, Lightning and W&B load",
+        )
+        for name, values in seconds.items()
+    ]
+
+
+def suite(bench: Bench) -> list[Result]:
+    seconds = [
+        bench.timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"])[0]
+        for _ in range(bench.repeats)
+    ]
+    return [
+        Result(
+            "the baked project's `pytest` (fast tier)",
+            f"<= {MAX_PYTEST_S:g} s",
+            seconds,
+            "s",
+            statistics.median(seconds) <= MAX_PYTEST_S,
+        )
+    ]
+
+
+def memory(bench: Bench) -> list[Result]:
+    """Peak resident memory of the largest process of `python train.py +profile=fast`."""
+    command = [sys.executable, "-c", PEAK_RSS, sys.executable, "train.py", "+profile=fast"]
+    peaks = [int(bench.run(command).stdout.split()[-1]) / GIB for _ in range(bench.repeats)]
+    return [
+        Result(
+            "peak memory of `python train.py +profile=fast` (W&B offline)",
+            f"<= {MAX_PEAK_GIB:g} GiB",
+            peaks,
+            "GiB",
+            statistics.median(peaks) <= MAX_PEAK_GIB,
+        )
+    ]
+
+
+SECTIONS: tuple[Callable[[Bench], list[Result]], ...] = (startup, memory, suite, epochs, profiles)
+
+
+def wait_for_load(threshold: float, max_wait_s: float) -> None:
+    deadline = time.monotonic() + max_wait_s
+    while os.getloadavg()[0] > threshold and time.monotonic() < deadline:
+        print(f"load average {os.getloadavg()[0]:.2f} > {threshold}: waiting", flush=True)
+        time.sleep(LOAD_POLL_S)
+
+
+def environment(bench: Bench) -> list[str]:
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}" for name in ("torch", "lightning", "hydra-core")
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=TEMPLATE, capture_output=True, text=True
+    ).stdout.strip()
+    loads = ", ".join(f"{load:.2f} ({moment})" for moment, load in bench.loads)
+    return [
+        f"- Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on template commit "
+        f"`{commit or 'unknown'}` (plus uncommitted changes, if any), {bench.repeats} repeats.",
+        f"- Machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}, {versions}; torch's default thread count.",
+        f"- One-minute load average: {loads}. Other processes on the machine slow the runs "
+        "unevenly; compare numbers measured at a low load.",
+    ]
+
+
+def page(bench: Bench, results: list[Result]) -> str:
+    rows = [
+        f"| {r.claim} | {r.goal} | {r.measured()} | {'yes' if r.passed else '**no**'} | {r.note} |"
+        for r in results
+    ]
+    return "\n".join(
+        [
+            "# Benchmarks",
+            "",
+            "The template's speed claims, measured on a fresh bake of the default answers",
+            "by `benchmarks/run.py` (`make bench` in the template repository). It is not a",
+            "test: it measures, repeats each measurement, and reports the median with the",
+            "spread (min-max) in brackets. This page is its last output.",
+            "",
+            *environment(bench),
+            "",
+            "| Claim | Goal | Measured | Met | Details |",
+            "| --- | --- | --- | --- | --- |",
+            *rows,
+            "",
+            "How each number is measured:",
+            "",
+            "- **Profiles**: `python train.py mode=<mode> +profile=<fast|full> seed=<repeat>`",
+            "  with W&B disabled, each repeat with another seed; the speed-up is full over fast",
+            "  wall time, start-up included, per seed. The ranking orders the modes by their",
+            f"  mean `{REPORTED}` under each profile.",
+            "- **Lightning vs plain PyTorch** (`benchmarks/epochs.py`): the same full-profile",
+            "  model, seed, optimizer, batches and training-accuracy update; Lightning runs the",
+            "  project's own Trainer (callbacks, checkpointing, logging, progress bar). A",
+            "  callback times each training epoch from its first to its last batch, leaving out",
+            "  validation and checkpoints as the plain loop does; the first epoch of each side is",
+            "  a warm-up. The two sides alternate, and the ratio is taken per repeat.",
+            "- **`compile=true`**: the same Lightning epochs with the model compiled",
+            "  (`torch.compile`); the first compiled epoch is reported separately.",
+            "- **Start-up**: each command's wall time minus that of `python -c pass`, interleaved.",
+            "- **Memory**: the largest process's peak resident set (`getrusage`).",
+            "",
+            "## What keeps a Lightning epoch close to a plain loop",
+            "",
+            "Found with cProfile and these measurements while building the scale-out support",
+            "(2 cores, full-profile CNN, about 7 ms of compute per step):",
+            "",
+            "- The model accumulates its loss and accuracy in torchmetrics objects and logs",
+            "  them once per epoch: two `self.log` calls per step cost about 0.7 ms, a tenth",
+            "  of the step.",
+            "- The progress bar is Lightning's TQDM bar. Its default rich bar redraws from a",
+            "  thread that competes with training for the cores (1.26-1.29x in a terminal,",
+            "  against 1.09-1.18x with TQDM) and adds 0.2-0.3 s to every run's start and end.",
+            "- What stays: Lightning's hook calls and profiler contexts (about 0.5 ms per step)",
+            "  and the non-finite loss check, `torch.isfinite(loss)` at every step, which is",
+            "  free on the CPU but waits for the GPU once per step.",
+            "- The data loader is not where the time goes: a `DataLoader` over in-memory",
+            "  tensors collates a batch of 64 in about 0.2 ms.",
+            "",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--wait-for-load", type=float, help="first wait until the load is below")
+    parser.add_argument("--max-wait", type=float, default=600, help="seconds, for --wait-for-load")
+    parser.add_argument("--page", type=Path, default=PAGE, help="where to write the markdown")
+    args = parser.parse_args()
+    if args.wait_for_load is not None:
+        wait_for_load(args.wait_for_load, args.max_wait)
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=scratch))
+        bench = Bench(project, args.repeats)
+        results: list[Result] = []
+        for section in SECTIONS:
+            bench.note_load(f"before {section.__name__}")
+            results += section(bench)
+        bench.note_load("end")
+
+    for result in results:
+        verdict = "met" if result.passed else "MISSED"
+        print(f"{verdict:6} {result.claim}: {result.measured()} (goal {result.goal}) {result.note}")
+    args.page.write_text(page(bench, results))
+    print(f"wrote {args.page}")
+    sys.exit(0 if all(result.passed for result in results) else 1)
+
+
+if __name__ == "__main__":
+    main()
