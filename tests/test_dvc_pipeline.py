@@ -5,11 +5,14 @@ pointed at a temporary folder so the default local remote lands there too.
 """
 
 import hashlib
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .conftest import run
 
@@ -140,3 +143,25 @@ def test_queued_experiment_sweep_over_modes(project, env, first_repro):
     assert len(succeeded) == 2, table
     assert any(",mlp,fast," in line for line in succeeded), table
     assert sh(project, env, "git", "status", "--porcelain").stdout == ""
+
+
+def test_own_dataset_added_with_dvc_trains_and_is_traced(project, env, first_repro):
+    """The README's "Use your own data" steps, with the digits arrays standing in."""
+    own = project / "data" / "my_dataset"
+    shutil.copytree(project / "data" / "digits", own)  # the same format: images, labels, split
+    dvc(project, env, "add", "data/my_dataset")
+    sh(project, env, "git", "add", "data/my_dataset.dvc", "data/.gitignore")
+    sh(project, env, "git", "commit", "--quiet", "--no-verify", "-m", "Add my dataset")
+    added = yaml.safe_load((project / "data" / "my_dataset.dvc").read_text())["outs"][0]["md5"]
+
+    trained = sh(project, env, sys.executable, "train.py", "data=my_dataset", "+profile=fast")
+    run_dir = Path(trained.stdout.rsplit("outputs in ", 1)[1].strip())
+    record = json.loads((run_dir / "provenance.json").read_text())
+    assert record["data_dvc_md5"] == added and record["git_dirty"] is False
+    assert sh(project, env, "git", "status", "--porcelain").stdout == ""
+
+    dvc(project, env, "push")
+    before = {path.name: path.read_bytes() for path in own.iterdir()}
+    run(["rm", "-rf", ".dvc/cache", "data/my_dataset"], project)
+    dvc(project, env, "pull", "data/my_dataset.dvc")
+    assert {path.name: path.read_bytes() for path in own.iterdir()} == before

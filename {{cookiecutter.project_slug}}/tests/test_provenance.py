@@ -101,6 +101,39 @@ def test_data_version_follows_the_content(tmp_path, data_dir):
     assert provenance.data_version(copy) != provenance.data_version(data_dir)
 
 
+# What DVC writes: a stage output pinned in dvc.lock, and a `dvc add` of a user's dataset.
+LOCKED_MD5 = "0123456789abcdef0123456789abcdef.dir"
+ADDED_MD5 = "fedcba9876543210fedcba9876543210.dir"
+DVC_LOCK_TEXT = f"""schema: '2.0'
+stages:
+  prepare:
+    cmd: python -m package.data.digits data/digits
+    outs:
+    - path: data/digits
+      hash: md5
+      md5: {LOCKED_MD5}
+"""
+DVC_FILE_TEXT = f"""outs:
+- md5: {ADDED_MD5}
+  size: 1234
+  nfiles: 3
+  hash: md5
+  path: my_dataset
+"""
+
+
+def test_dvc_hash_comes_from_the_lock_or_from_the_dvc_file(tmp_path):
+    data = tmp_path / "data"
+    for name in ("digits", "my_dataset", "untracked"):
+        (data / name).mkdir(parents=True)
+    assert provenance.dvc_md5(tmp_path, data / "digits") is None  # nothing tracks it yet
+    (tmp_path / "dvc.lock").write_text(DVC_LOCK_TEXT)
+    (data / "my_dataset.dvc").write_text(DVC_FILE_TEXT)
+    assert provenance.dvc_md5(tmp_path, data / "digits") == LOCKED_MD5
+    assert provenance.dvc_md5(tmp_path, data / "my_dataset") == ADDED_MD5
+    assert provenance.dvc_md5(tmp_path, data / "untracked") is None
+
+
 def test_secrets_from_the_environment_are_redacted(monkeypatch):
     monkeypatch.setenv("WANDB_API_KEY", "0123456789abcdef")
     cleaned = provenance.redact(

@@ -27,6 +27,7 @@ from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION
 RECORD_FILE = "provenance.json"
 DIFF_FILE = "dirty.patch"
 DVC_LOCK = "dvc.lock"
+DVC_FILE_SUFFIX = ".dvc"  # `dvc add data/x` tracks data/x in data/x.dvc
 # DVC rewrites these during `dvc repro` / `dvc exp run`: the lock between stages, params.yaml
 # with `-S`. What they change is recorded anyway (data version; resolved config and command).
 DVC_OWNED = (DVC_LOCK, "params.yaml")
@@ -107,15 +108,19 @@ def data_version(data_dir: Path) -> str:
 
 
 def dvc_md5(root: Path, data_dir: Path) -> str | None:
-    """DVC's hash of `data_dir` as pinned in dvc.lock, if a stage outputs it."""
+    """DVC's hash of `data_dir`: pinned in dvc.lock when a stage outputs it, or in the
+    `<data_dir>.dvc` file that `dvc add` and `dvc import-url` write for your own data."""
     lock = root / DVC_LOCK
-    if not lock.is_file():
-        return None
-    relative = data_dir.resolve().relative_to(root.resolve()).as_posix()
-    stages = OmegaConf.to_container(OmegaConf.load(lock)).get("stages", {})
-    for stage in stages.values():
-        for out in stage.get("outs", []):
-            if out.get("path") == relative:
+    if lock.is_file():
+        relative = data_dir.resolve().relative_to(root.resolve()).as_posix()
+        for stage in OmegaConf.to_container(OmegaConf.load(lock)).get("stages", {}).values():
+            for out in stage.get("outs", []):
+                if out.get("path") == relative:
+                    return out.get("md5")
+    tracked = data_dir.parent / f"{data_dir.name}{DVC_FILE_SUFFIX}"
+    if tracked.is_file():  # its paths are relative to the .dvc file's folder
+        for out in OmegaConf.to_container(OmegaConf.load(tracked)).get("outs", []):
+            if out.get("path") == data_dir.name:
                 return out.get("md5")
     return None
 
