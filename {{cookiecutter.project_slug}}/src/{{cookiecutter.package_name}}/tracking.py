@@ -17,6 +17,8 @@ from typing import Any
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 
+from {{ cookiecutter.package_name }}.errors import UserError
+
 WANDB_HOST = "api.wandb.ai"
 HTTPS_PORT = 443
 NETWORK_TIMEOUT_S = 2.0  # DNS and connect together; offline is the answer past this
@@ -66,7 +68,7 @@ def reachable(host: str = WANDB_HOST, port: int = HTTPS_PORT) -> bool:
 def resolve_mode(requested: str) -> tuple[str, str]:
     """The W&B mode to use and why."""
     if requested not in MODES:
-        raise ValueError(f"logger.mode={requested!r}: choose one of {', '.join(MODES)}")
+        raise UserError(f"logger.mode={requested!r}: choose one of {', '.join(MODES)}.")
     if requested != "auto":
         return requested, "asked for on the command line or in the config"
     if os.environ.get("WANDB_MODE") in MODES[1:]:
