@@ -26,6 +26,19 @@ def bake(cookies, **answers):
     return Path(result.project_path)
 
 
+def cookiecutter_command(output_dir: Path) -> list[str]:
+    """`cookiecutter --no-input` as a user types it, baking into `output_dir`."""
+    return [
+        sys.executable,
+        "-m",
+        "cookiecutter",
+        "--no-input",
+        "--output-dir",
+        str(output_dir),
+        str(TEMPLATE),
+    ]
+
+
 def git(project: Path, *args: str) -> str:
     return run(["git", *args], project).stdout.strip()
 
@@ -106,20 +119,7 @@ def test_jinja_syntax_in_free_text_is_taken_literally(cookies):
     ],
 )
 def test_bad_answers_are_refused_and_nothing_is_written(tmp_path, answer, value, message):
-    done = run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            "--no-input",
-            "--output-dir",
-            str(tmp_path),
-            str(TEMPLATE),
-            f"{answer}={value}",
-        ],
-        tmp_path,
-        check=False,
-    )
+    done = run([*cookiecutter_command(tmp_path), f"{answer}={value}"], tmp_path, check=False)
     assert done.returncode != 0
     assert f"ERROR: {answer} {value!r}" in done.stderr and message in done.stderr
     assert list(tmp_path.iterdir()) == []
@@ -150,15 +150,7 @@ def test_missing_git_is_reported_not_fatal(cookies, tmp_path, monkeypatch, capfd
 
 
 def test_existing_output_directory_is_not_overwritten(tmp_path):
-    args = [
-        sys.executable,
-        "-m",
-        "cookiecutter",
-        "--no-input",
-        "--output-dir",
-        str(tmp_path),
-        str(TEMPLATE),
-    ]
+    args = cookiecutter_command(tmp_path)
     run(args, tmp_path)
     marker = tmp_path / "my-research" / "notes.txt"
     marker.write_text("keep me\n")
