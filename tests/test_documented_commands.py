@@ -30,22 +30,18 @@ NOT_RUNNABLE_AS_SHOWN = {
     "python train.py data=my_dataset",  # after your data are prepared (a slow test covers it)
 }
 SHELL_VARIABLES = {"$SLURM_JOB_ID": "1234"}  # what SLURM sets inside a job
+PROJECT = "{{cookiecutter.project_slug}}"  # the generated project's folder in the template
 
 
-def documents() -> dict[str, str]:
-    pages = {str(path.relative_to(TEMPLATE)): path.read_text() for path in TEMPLATE.glob("*.md")}
-    pages |= {
-        str(path.relative_to(TEMPLATE)): path.read_text()
-        for path in (TEMPLATE / "docs").glob("*.md")
-    }
-    readme = TEMPLATE / "{{cookiecutter.project_slug}}" / "README.md"
-    pages[str(readme.relative_to(TEMPLATE))] = readme.read_text()
-    return pages
+def documents() -> list[str]:
+    """The template's README and docs pages, and the README every bake gets."""
+    pages = [*TEMPLATE.glob("*.md"), *(TEMPLATE / "docs").glob("*.md")]
+    return [path.read_text() for path in [*pages, TEMPLATE / PROJECT / "README.md"]]
 
 
 def documented_commands() -> list[str]:
     found = set()
-    for text in documents().values():
+    for text in documents():
         for match in COMMAND.finditer(text):
             lines = [COMMENT.sub("", line).rstrip(" \\") for line in match.group().splitlines()]
             command = " ".join(" ".join(lines).split())
