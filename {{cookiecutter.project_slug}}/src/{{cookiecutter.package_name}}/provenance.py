@@ -114,15 +114,17 @@ def dvc_md5(root: Path, data_dir: Path) -> str | None:
     if lock.is_file():
         relative = data_dir.resolve().relative_to(root.resolve()).as_posix()
         for stage in OmegaConf.to_container(OmegaConf.load(lock)).get("stages", {}).values():
-            for out in stage.get("outs", []):
-                if out.get("path") == relative:
-                    return out.get("md5")
+            if md5 := _pinned_md5(stage, relative):
+                return md5
     tracked = data_dir.parent / f"{data_dir.name}{DVC_FILE_SUFFIX}"
     if tracked.is_file():  # its paths are relative to the .dvc file's folder
-        for out in OmegaConf.to_container(OmegaConf.load(tracked)).get("outs", []):
-            if out.get("path") == data_dir.name:
-                return out.get("md5")
+        return _pinned_md5(OmegaConf.to_container(OmegaConf.load(tracked)), data_dir.name)
     return None
+
+
+def _pinned_md5(entry: dict[str, Any], path: str) -> str | None:
+    """The md5 of `path` among the `outs` of a dvc.lock stage or a .dvc file."""
+    return next((out.get("md5") for out in entry.get("outs", []) if out.get("path") == path), None)
 
 
 def _secret_values() -> list[str]:
