@@ -12,6 +12,8 @@ from omegaconf import DictConfig
 from {{ cookiecutter.package_name }}.data.digits import DigitsDataModule, prepare
 from {{ cookiecutter.package_name }}.model import Classifier
 
+from .project_copy import committed_copy
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "configs"
 MODES = sorted(path.stem for path in (CONFIG_DIR / "mode").glob("*.yaml"))
@@ -31,6 +33,13 @@ def compose_config(
 def build_model(cfg: DictConfig, datamodule: DigitsDataModule) -> Classifier:
     """The classifier exactly as train.py builds it from a config."""
     return Classifier.from_config(cfg.model, datamodule.input_shape, datamodule.num_classes)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A committed copy of this project, one per test module: end-to-end tests dirty, kill
+    and resume runs in it without touching the working tree."""
+    return committed_copy(tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import torch
 
 from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION, MONITOR, REPORTED
 
-from .project_copy import committed_copy, git, new_run_dir, run_dirs, train
+from .project_copy import git, new_run_dir, run_dirs, train
 from .wandb_records import run_summary
 
 pytestmark = pytest.mark.slow
@@ -17,11 +17,6 @@ CHANCE = 0.1  # ten balanced classes
 MIN_ACCURACY = 5 * CHANCE  # "beats chance by a wide margin"
 FAKE_SECRET = "wandb-key-0123456789abcdef"  # must never reach an artifact
 HEAVY_MODULES = ("torch", "lightning", "wandb")
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return committed_copy(tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture(scope="module")

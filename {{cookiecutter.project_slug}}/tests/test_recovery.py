@@ -13,7 +13,7 @@ import torch
 from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
 from {{ cookiecutter.package_name }}.run_dirs import CHECKPOINT_DIR, LAST_CHECKPOINT, status
 
-from .project_copy import committed_copy, environment, new_run_dir, run, run_dirs, train
+from .project_copy import environment, new_run_dir, run, run_dirs, train
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +32,6 @@ DIVERGING = (
 POLL_S = 0.05
 KILL_DEADLINE_S = 300
 RESUME_TOLERANCE = 1e-6  # measured: identical to the last digit (RNG states are checkpointed)
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return committed_copy(tmp_path_factory.mktemp("project"))
 
 
 def metrics(run_dir: Path) -> dict:

@@ -5,7 +5,6 @@ provenance, checkpoints, metrics, the W&B run) must still be written exactly onc
 """
 
 import json
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -17,7 +16,7 @@ from {{ cookiecutter.package_name }}.metrics import REPORTED
 from {{ cookiecutter.package_name }}.trainer import build_trainer
 
 from .conftest import CONFIG_DIR, MODES, compose_config
-from .project_copy import committed_copy, new_run_dir, run_dirs, train
+from .project_copy import new_run_dir, run_dirs, train
 
 TRAINER_CONFIGS = sorted(path.stem for path in (CONFIG_DIR / "trainer").glob("*.yaml"))
 DEVICES, NODES = 4, 2  # what a user asks SLURM for
@@ -52,11 +51,6 @@ def test_slurm_launcher_asks_for_one_task_and_gpu_per_device_on_each_node():
 
 def test_joblib_launcher_builds():
     assert type(launcher("hydra/launcher=joblib")).__name__ == "JoblibLauncher"
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return committed_copy(tmp_path_factory.mktemp("project"))
 
 
 @pytest.mark.slow
