@@ -35,7 +35,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 
-refresh: $(VENV)/.installed  ## regenerate metric.lock and the config snapshots after a change
+refresh: $(VENV)/.installed  ## regenerate metric.lock, the config snapshots and the behaviour fingerprints
 	$(BIN)/python scripts/refresh_baked_files.py
 
 bench: $(VENV)/.installed  ## measure the speed claims on a fresh bake; writes docs/benchmarks.md

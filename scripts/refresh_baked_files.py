@@ -1,8 +1,9 @@
 """Regenerate the files the template ships pre-computed from a bake.
 
-The generated project commits two files that only running its code can write:
-`metric.lock` (the metric fingerprint) and the config snapshots. After changing
-the template's metric code or any config, run `make refresh` and review the diff.
+The generated project commits three files that only running its code can write:
+`metric.lock` (the metric fingerprint), the config snapshots and every mode's behaviour
+fingerprint (`tests/behaviour.json`). After changing the template's metric code, any
+config or the training code, run `make refresh` and review the diff.
 """
 
 import shutil
@@ -17,6 +18,7 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
 SENTINEL_PACKAGE = "sentinelpkg"  # a name no real config contains, replaced back by Jinja
 SNAPSHOTS = Path("tests") / "__snapshots__"
+BEHAVIOUR = Path("tests") / "behaviour.json"
 
 
 def run(args: list[str], cwd: Path) -> None:
@@ -35,10 +37,12 @@ def main() -> None:
         )
         (baked / "metric.lock").unlink()
         shutil.rmtree(baked / SNAPSHOTS, ignore_errors=True)
+        (baked / BEHAVIOUR).unlink(missing_ok=True)
         env_python = sys.executable
         run([env_python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", "."], baked)
         try:
             run([env_python, "-m", f"{SENTINEL_PACKAGE}.metrics", "lock"], baked)
+            run([env_python, "-m", f"{SENTINEL_PACKAGE}.behaviour", "record"], baked)
             run(
                 [
                     env_python,
@@ -55,6 +59,7 @@ def main() -> None:
         finally:
             run([env_python, "-m", "pip", "uninstall", "--quiet", "--yes", "sentinel"], baked)
         shutil.copy(baked / "metric.lock", PROJECT / "metric.lock")
+        shutil.copy(baked / BEHAVIOUR, PROJECT / BEHAVIOUR)
         shutil.rmtree(PROJECT / SNAPSHOTS, ignore_errors=True)
         for snapshot in (baked / SNAPSHOTS).rglob("*.ambr"):
             text = snapshot.read_text().replace(SENTINEL_PACKAGE, "{{ cookiecutter.package_name }}")

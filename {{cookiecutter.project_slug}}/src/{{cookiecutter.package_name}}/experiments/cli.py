@@ -6,8 +6,8 @@ from datetime import datetime
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.experiments import compare, output, seeds, shadow
-from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
+from {{ cookiecutter.package_name }}.experiments import affected, compare, output, seeds, shadow
+from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts, resolve
 from {{ cookiecutter.package_name }}.experiments.diagnosis import DEFAULT_GOAL_ERROR, DEFAULT_TOLERANCE
 from {{ cookiecutter.package_name }}.experiments.runs import TRAIN_SCRIPT, Plan, Variant, parse_change
 from {{ cookiecutter.package_name }}.experiments.stats import DEFAULT_ALPHA, MIN_SEEDS
@@ -67,6 +67,23 @@ def run_shadow(args: argparse.Namespace, root: Path) -> None:
         out_dir(args, root),
         more_notes=shadow.shadowing_notes,
     )
+
+
+def run_affected(args: argparse.Namespace, root: Path) -> None:
+    with Checkouts(root) as checkouts:
+        changes = affected.between(checkouts, args.against, args.ref)
+        against_commit = resolve(root, args.against)
+    title = f"affected: {args.ref or 'the working tree'} against {args.against}"
+    shown = affected.table(changes, title)
+    shown.show()
+    data = {
+        "against": args.against,
+        "against_commit": against_commit,
+        "ref": args.ref,  # None: the working tree, uncommitted changes included
+        "ref_commit": resolve(root, args.ref) if args.ref else None,
+        **affected.as_dict(changes),
+    }
+    output.save(out_dir(args, root), "affected", title, [shown], data)
 
 
 def run_report(args: argparse.Namespace, root: Path) -> None:
@@ -198,6 +215,22 @@ def parser() -> argparse.ArgumentParser:
         help="also log the figures and errors to each run's own W&B run (resumed by id)",
     )
     reporting.set_defaults(run=run_report)
+
+    affecting = commands.add_parser(
+        "affected",
+        help="which modes' config or behaviour a change moves: the ones to re-run",
+    )
+    affecting.add_argument(
+        "--against",
+        default=compare.BASELINE_REF,
+        metavar="REF",
+        help=f"the code compared with (default {compare.BASELINE_REF})",
+    )
+    affecting.add_argument(
+        "--ref", default=None, metavar="REF", help="a branch or commit (default: the working tree)"
+    )
+    affecting.add_argument("--out", type=Path, help=f"output directory (default {OUTPUT_ROOT}/...)")
+    affecting.set_defaults(run=run_affected)
     return main
 
 

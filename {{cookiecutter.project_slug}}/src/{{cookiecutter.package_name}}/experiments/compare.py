@@ -11,6 +11,7 @@ from pathlib import Path
 
 from {{ cookiecutter.package_name }} import provenance
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.experiments import affected
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
 from {{ cookiecutter.package_name }}.experiments.output import (
     Table,
@@ -252,13 +253,20 @@ def run_command(
     with Checkouts(root) as checkouts:
         variants = build(checkouts)
         results = measure(checkouts, variants, plan, out_dir)
+        untrained = affected.untrained_moves(checkouts, variants, results)
     comparisons = against_baseline(variants, results, alpha)
     title = f"{command}: {', '.join(results)}"
     shown = tables(title, variants, results, comparisons, plan)
     if more_notes:
         shown[-1].notes += more_notes(comparisons)
+    shown[-1].notes += untrained
     for table in shown:
         table.show()
-    data = {"command": command, "alpha": alpha, **record(variants, results, comparisons, plan)}
+    data = {
+        "command": command,
+        "alpha": alpha,
+        "untrained_modes_moved": untrained,
+        **record(variants, results, comparisons, plan),
+    }
     save(out_dir, command, title, shown, data)
     return comparisons

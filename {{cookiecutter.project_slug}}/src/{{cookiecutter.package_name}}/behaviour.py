@@ -1,0 +1,270 @@
+"""Each mode's behaviour, fingerprinted: a few seeded optimizer steps on fixed batches.
+
+The config snapshot shows which modes' configs a change touched, but not a change to shared
+code (the data protocol, the classifier, a base encoder, the trainer) that moves every mode's
+numbers. This fingerprint does: from a fixed seed, each mode and profile takes `STEPS`
+optimizer steps of its own recipe (model, optimizer, trainer settings) through Lightning's
+loop on the first training samples, in order. It records the loss at every step, the norms of
+the trained weights and of their outputs on fixed validation samples, and a digest of their
+exact bytes. The recorded fingerprints are committed in `tests/behaviour.json`.
+
+    python -m {{ cookiecutter.package_name }}.behaviour record            # after reviewing a change: re-record
+    python -m {{ cookiecutter.package_name }}.behaviour show --out f.json  # this code's configs and fingerprints
+
+Determinism: the steps run on the CPU, on one thread, with
+`torch.use_deterministic_algorithms(True)`. The same code, torch build and CPU give the same
+bytes (equal digests). Another CPU or torch release may round differently, so the numbers are
+compared at `RELATIVE_TOLERANCE`. A GPU is never used here: its kernels are not bit-exact
+across GPU models and drivers.
+"""
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import platform
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+ROOT = Path(__file__).resolve().parents[2]  # the project root (src/<package>/ is two below)
+RECORD_FILE = Path("tests") / "behaviour.json"
+STEPS = 5  # enough for the optimizer, its state and the schedule to matter; a second at most
+SEED = 0
+# Largest relative change of any recorded number that still counts as the same behaviour:
+# well above the rounding differences between CPUs and torch releases (about 1e-6 after
+# these steps), far below what any real change to training moves (1e-3 and more).
+RELATIVE_TOLERANCE = 1e-4
+# The recipe runs on one CPU process whatever the trainer config asks for (a GPU, DDP).
+CPU_TRAINER = {"accelerator": "cpu", "devices": 1, "num_nodes": 1, "strategy": "auto"}
+QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+# Lightning's advice that does not apply to these few steps: no validation loop, no srun.
+IGNORED_WARNINGS = (".*validation_step.* but have no .val_dataloader.*", ".*srun.* command")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a mode's first optimizer steps did, in numbers."""
+
+    losses: tuple[float, ...]  # the training loss at each step, before its update
+    parameter_norm: float  # of every weight and buffer after the steps
+    output_norm: float  # of the logits on fixed validation samples after the steps
+    digest: str  # SHA-256 of the exact bytes of those weights and outputs
+
+    def numbers(self) -> dict[str, float]:
+        steps = {f"loss at step {step}": loss for step, loss in enumerate(self.losses, 1)}
+        return {**steps, "parameter norm": self.parameter_norm, "output norm": self.output_norm}
+
+    def change(self, other: "Fingerprint") -> tuple[str, float]:
+        """The number that moved most from `self` to `other`, and its relative change."""
+        mine, theirs = self.numbers(), other.numbers()
+        if mine.keys() != theirs.keys():
+            return "number of steps", math.inf
+        return max(
+            ((name, relative_change(mine[name], theirs[name])) for name in mine),
+            key=lambda item: item[1],
+        )
+
+    def describe_change(self, other: "Fingerprint") -> str:
+        name, change = self.change(other)
+        if name == "number of steps":
+            return f"{len(self.losses)} recorded steps, {len(other.losses)} now"
+        before, after = self.numbers()[name], other.numbers()[name]
+        return f"{name} {before:.6g} -> {after:.6g} (relative change {change:.1e})"
+
+    def moved(self, other: "Fingerprint") -> bool:
+        return self.change(other)[1] > RELATIVE_TOLERANCE
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Fingerprint":
+        return cls(**{**data, "losses": tuple(data["losses"])})
+
+
+def relative_change(before: float, after: float) -> float:
+    """|after - before| relative to the larger of the two; equal non-finite values are equal."""
+    if before == after or (math.isnan(before) and math.isnan(after)):
+        return 0.0
+    if not (math.isfinite(before) and math.isfinite(after)):
+        return math.inf
+    return abs(after - before) / max(abs(before), abs(after))
+
+
+def names(root: Path, group: str) -> list[str]:
+    """The options of a config group: configs/<group>/*.yaml."""
+    return sorted(path.stem for path in (root / "configs" / group).glob("*.yaml"))
+
+
+def compose(root: Path, mode: str, profile: str, overrides: tuple[str, ...] = ()) -> DictConfig:
+    """The config `python train.py mode=<mode> +profile=<profile> <overrides>` runs."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(root / "configs"), version_base="1.3"):
+        return hydra_compose("train", overrides=[f"mode={mode}", f"+profile={profile}", *overrides])
+
+
+def experiment_config(cfg: DictConfig) -> dict[str, Any]:
+    """Everything that shapes the experiment; where it is logged to is not part of it."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved.pop("logger", None)
+    return resolved
+
+
+@contextmanager
+def deterministic() -> Iterator[None]:
+    """One CPU thread, deterministic kernels and quiet Lightning, restored afterwards."""
+    import torch
+
+    threads, strict = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            for message in IGNORED_WARNINGS:
+                warnings.filterwarnings("ignore", message)
+            yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(strict)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def fingerprint(cfg: DictConfig) -> Fingerprint:
+    """`STEPS` optimizer steps of the config's recipe from `SEED`, through Lightning's loop."""
+    import lightning as L
+    import torch
+    from hydra.utils import instantiate
+    from torch.utils.data import DataLoader, Subset
+
+    from {{ cookiecutter.package_name }}.model import Classifier
+
+    class RecordLoss(L.Callback):
+        def __init__(self) -> None:
+            self.losses: list[float] = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            self.losses.append(float(outputs["loss"]))
+
+    with deterministic():
+        L.seed_everything(SEED, verbose=False)
+        data = instantiate(cfg.data)
+        data.prepare_data()
+        data.setup("fit")
+        batch_size = cfg.data.batch_size
+        train = data.train_dataloader().dataset
+        steps = DataLoader(Subset(train, range(STEPS * batch_size)), batch_size=batch_size)
+        probe = next(iter(DataLoader(data.val_dataloader().dataset, batch_size=batch_size)))[0]
+        model = Classifier.from_config(cfg.model, data.input_shape, data.num_classes)
+        recorder = RecordLoss()
+        trainer = L.Trainer(
+            **{
+                **OmegaConf.to_container(cfg.trainer, resolve=True),
+                **CPU_TRAINER,
+                "max_epochs": 1,
+                "max_steps": STEPS,
+                "logger": False,
+                "callbacks": [recorder],
+                "enable_checkpointing": False,
+                "enable_progress_bar": False,
+                "enable_model_summary": False,
+            }
+        )
+        trainer.fit(model, train_dataloaders=steps)
+        with torch.no_grad():
+            outputs = model.eval()(probe)
+        state = model.state_dict()
+        digest = hashlib.sha256()
+        for name in sorted(state):
+            digest.update(name.encode())
+            digest.update(state[name].detach().contiguous().numpy().tobytes())
+        digest.update(outputs.numpy().tobytes())
+        floats = [value.double() for value in state.values() if value.is_floating_point()]
+        return Fingerprint(
+            losses=tuple(recorder.losses),
+            parameter_norm=math.sqrt(sum(float((value**2).sum()) for value in floats)),
+            output_norm=float(outputs.double().norm()),
+            digest=digest.hexdigest(),
+        )
+
+
+def measure(root: Path, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every mode x profile of the project at `root`: its config and its fingerprint."""
+    measured: dict[str, Any] = {}
+    for mode in names(root, "mode"):
+        for profile in names(root, "profile"):
+            cfg = compose(root, mode, profile, overrides)
+            measured.setdefault(mode, {})[profile] = {
+                "config": experiment_config(cfg),
+                "fingerprint": asdict(fingerprint(cfg)),
+            }
+    return measured
+
+
+def environment() -> dict[str, str]:
+    """Where fingerprints were recorded: what a mismatch on another machine may come from."""
+    return {
+        "torch": metadata.version("torch"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+def read_record(root: Path = ROOT) -> dict[str, Any]:
+    return json.loads((root / RECORD_FILE).read_text())
+
+
+def recorded(root: Path = ROOT) -> dict[str, dict[str, Fingerprint]]:
+    """The committed fingerprints, by mode and profile."""
+    return {
+        mode: {profile: Fingerprint.from_dict(found) for profile, found in profiles.items()}
+        for mode, profiles in read_record(root)["modes"].items()
+    }
+
+
+def record(root: Path = ROOT) -> Path:
+    """Write every mode's fingerprint to `tests/behaviour.json`, for review and commit."""
+    fingerprints = {
+        mode: {profile: measured["fingerprint"] for profile, measured in profiles.items()}
+        for mode, profiles in measure(root).items()
+    }
+    payload = {
+        "steps": STEPS,
+        "seed": SEED,
+        "relative_tolerance": RELATIVE_TOLERANCE,
+        "recorded_with": environment(),
+        "modes": fingerprints,
+    }
+    path = root / RECORD_FILE
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__name__}", description=__doc__.splitlines()[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("record", help=f"re-record {RECORD_FILE} (review the diff, then commit)")
+    show = commands.add_parser("show", help="write this code's configs and fingerprints as JSON")
+    show.add_argument("--root", type=Path, default=ROOT, help="the project to measure")
+    show.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    args = parser.parse_args(argv)
+    if args.command == "record":
+        print(f"recorded every mode's behaviour in {record()}: review the diff, then commit it")
+    else:
+        args.out.write_text(json.dumps(measure(args.root.resolve()), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
