@@ -5,10 +5,10 @@ Each bug is planted in a copy of the default bake by an exact text replacement
 here instead of silently planting nothing). The copy's default fast suite, what
 a researcher runs before trusting a number, must then fail; unmodified, it passes.
 
-A bug in a config or in the metric definition is planted the way a researcher
-who follows every update instruction would leave it: the config snapshot
-accepted (`--snapshot-update`), the metric version bumped and locked again. So
-what catches it is a test of behaviour, not the bookkeeping.
+A bug is planted the way a researcher who follows every update instruction would
+leave it: the behaviour fingerprints re-recorded, the config snapshot accepted
+(`--snapshot-update`), the metric version bumped and locked again. So what
+catches it is a test of behaviour, not the bookkeeping.
 
 Run with `-s` or `-rA` to see which baked test caught each bug.
 """
@@ -121,6 +121,16 @@ BUGS = [
     ),
     Bug("learning-rate-1000x-too-small", Edit(CNN_MODE, "lr: 3.0e-3", "lr: 3.0e-6")),
     Bug("learning-rate-1000x-too-large", Edit(CNN_MODE, "lr: 3.0e-3", "lr: 3.0")),
+    Bug(
+        "reseeded-from-the-clock-every-epoch",  # fresh randomness the seed no longer controls
+        Edit(
+            MODEL,
+            "    def training_step(",
+            "    def on_train_epoch_start(self) -> None:\n"
+            "        torch.seed()\n\n"
+            "    def training_step(",
+        ),
+    ),
     # the data
     Bug(
         "labels-shuffled-against-images",
@@ -201,12 +211,18 @@ def bump_metric_version(copy: Path) -> None:
     run_in(copy, "-m", f"{PACKAGE}.metrics", "lock", check=True)
 
 
+def record_behaviour(copy: Path) -> None:
+    """What the behaviour test asks for after a deliberate change: re-record the modes."""
+    run_in(copy, "-m", f"{PACKAGE}.behaviour", "record", check=True)
+
+
 def fast_suite_with(bug: Bug, project: Path, destination: Path) -> Verdict:
     if bug.edit is None:
         return pytest_in(plant(project, destination), *FAST_SUITE)
     copy = plant(project, destination, bug.edit)
     if bug.edit.path in METRIC_DEFINITION:
         bump_metric_version(copy)
+    record_behaviour(copy)
     accept = ("--snapshot-update",) if bug.edit.path.startswith("configs/") else ()
     return pytest_in(copy, *FAST_SUITE, *accept)
 
