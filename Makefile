@@ -8,7 +8,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 DEMO_DIR := build/demo
 
-.PHONY: demo test lint refresh bench clean
+.PHONY: demo test lint refresh lock bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(VENV)/.installed: $(BIN)/activate requirements-dev.txt constraints.txt
 demo: $(VENV)/.installed
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	cd $(DEMO_DIR)/my-research && ../../../$(BIN)/python -m pip install --quiet -e ".[dev]" \
+	cd $(DEMO_DIR)/my-research && ../../../$(BIN)/python -m pip install --quiet -r requirements.lock -e ".[dev]" \
 		&& ../../../$(BIN)/python train.py +profile=fast
 
 test: $(VENV)/.installed lint
@@ -37,6 +37,9 @@ lint: $(VENV)/.installed
 
 refresh: $(VENV)/.installed  ## regenerate metric.lock, the config snapshots and the behaviour fingerprints
 	$(BIN)/python scripts/refresh_baked_files.py
+
+lock: $(VENV)/.installed  ## re-lock the bake's requirements.lock (PyPI) after changing its dependencies
+	$(BIN)/python scripts/refresh_baked_files.py --lock
 
 bench: $(VENV)/.installed  ## measure the speed claims on a fresh bake; writes docs/benchmarks.md
 	$(BIN)/python benchmarks/run.py

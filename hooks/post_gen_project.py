@@ -68,7 +68,7 @@ def first_commit() -> bool:
 def install_pre_commit() -> None:
     """Check every commit with .pre-commit-config.yaml, if pre-commit is already installed."""
     if shutil.which("pre-commit") is None:
-        notice("pre-commit not found: after 'pip install -e \".[dev]\"', run 'pre-commit install' "
+        notice("pre-commit not found: after the README's Setup installs it, run 'pre-commit install' "
                "so that every commit is checked (README: Development workflow).")
         return
     done = subprocess.run(["pre-commit", "install"], capture_output=True, text=True, check=False)

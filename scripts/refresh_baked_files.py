@@ -4,8 +4,13 @@ The generated project commits three files that only running its code can write:
 `metric.lock` (the metric fingerprint), the config snapshots and every mode's behaviour
 fingerprint (`tests/behaviour.json`). After changing the template's metric code, any
 config or the training code, run `make refresh` and review the diff.
+A fourth, `requirements.lock`, needs PyPI: `make lock` (`--lock`) after changing
+the baked pyproject.toml's dependencies; `make refresh` writes it too.
 """
 
+import argparse
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,13 +24,32 @@ PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
 SENTINEL_PACKAGE = "sentinelpkg"  # a name no real config contains, replaced back by Jinja
 SNAPSHOTS = Path("tests") / "__snapshots__"
 BEHAVIOUR = Path("tests") / "behaviour.json"
+LOCK_FILE = "requirements.lock"
+# The lock serves every bake: it is resolved for the lowest Python the template offers.
+LOWEST_PYTHON = "3.10"
+SENTINEL_PROJECT = re.compile(r"\bsentinel \(pyproject\.toml\)")
 
 
 def run(args: list[str], cwd: Path) -> None:
     subprocess.run(args, cwd=cwd, check=True)
 
 
+def refresh_lock(baked: Path) -> None:
+    """Resolve the bake's dependencies with its own lock command; ship the result as Jinja."""
+    env = {**os.environ, "PYTHONPATH": str(baked / "src")}
+    command = [sys.executable, "-m", f"{SENTINEL_PACKAGE}.lockfile", "--python-version"]
+    subprocess.run([*command, LOWEST_PYTHON], cwd=baked, env=env, check=True)
+    text = (baked / LOCK_FILE).read_text()
+    text = text.replace(SENTINEL_PACKAGE, "{{ cookiecutter.package_name }}")
+    text = SENTINEL_PROJECT.sub("{{ cookiecutter.project_slug }} (pyproject.toml)", text)
+    (PROJECT / LOCK_FILE).write_text(text)
+    print(f"wrote {(PROJECT / LOCK_FILE).relative_to(TEMPLATE)}")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lock", action="store_true", help=f"only {LOCK_FILE}")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         baked = Path(
             cookiecutter(
@@ -35,6 +59,9 @@ def main() -> None:
                 extra_context={"project_slug": "sentinel", "package_name": SENTINEL_PACKAGE},
             )
         )
+        refresh_lock(baked)
+        if args.lock:
+            return
         (baked / "metric.lock").unlink()
         shutil.rmtree(baked / SNAPSHOTS, ignore_errors=True)
         (baked / BEHAVIOUR).unlink(missing_ok=True)
