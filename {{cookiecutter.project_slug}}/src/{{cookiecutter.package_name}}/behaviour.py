@@ -11,7 +11,7 @@ exact bytes. The recorded fingerprints are committed in `tests/behaviour.json`.
     python -m {{ cookiecutter.package_name }}.behaviour record            # after reviewing a change: re-record
     python -m {{ cookiecutter.package_name }}.behaviour show --out f.json  # this code's configs and fingerprints
 
-Determinism: the steps run on the CPU, on one thread, with
+Determinism: the steps run on the CPU, on one thread, in double precision, with
 `torch.use_deterministic_algorithms(True)`. The same code, torch build and CPU give the same
 bytes (equal digests). Another CPU or torch release may round differently, so the numbers are
 compared at `RELATIVE_TOLERANCE`. A GPU is never used here: its kernels are not bit-exact
@@ -38,12 +38,21 @@ ROOT = Path(__file__).resolve().parents[2]  # the project root (src/<package>/ i
 RECORD_FILE = Path("tests") / "behaviour.json"
 STEPS = 5  # enough for the optimizer, its state and the schedule to matter; a second at most
 SEED = 0
-# Largest relative change of any recorded number that still counts as the same behaviour:
-# well above the rounding differences between CPUs and torch releases (about 1e-6 after
-# these steps), far below what any real change to training moves (1e-3 and more).
+# Largest relative change of any recorded number that still counts as the same behaviour.
+# Measured: a 1e-13 relative change of every weight (a thousand times float64's rounding)
+# moves the numbers by 3e-11 at most; a 1% change of a learning rate or a dropout by 2e-3.
 RELATIVE_TOLERANCE = 1e-4
-# The recipe runs on one CPU process whatever the trainer config asks for (a GPU, DDP).
-CPU_TRAINER = {"accelerator": "cpu", "devices": 1, "num_nodes": 1, "strategy": "auto"}
+# The recipe runs on one CPU process whatever the trainer config asks for (a GPU, DDP), in
+# double precision: in float32, Adam turns the rounding noise of a gradient that is zero in
+# exact arithmetic (a conv bias before batch norm) into full-size updates, so another CPU's
+# kernels would move the numbers by 1e-3; in float64 that noise stays far below Adam's eps.
+FINGERPRINT_TRAINER = {
+    "accelerator": "cpu",
+    "devices": 1,
+    "num_nodes": 1,
+    "strategy": "auto",
+    "precision": "64-true",
+}
 QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric")
 # Lightning's advice that does not apply to these few steps: no validation loop, no srun.
 IGNORED_WARNINGS = (".*validation_step.* but have no .val_dataloader.*", ".*srun.* command")
@@ -170,7 +179,7 @@ def fingerprint(cfg: DictConfig) -> Fingerprint:
         trainer = L.Trainer(
             **{
                 **OmegaConf.to_container(cfg.trainer, resolve=True),
-                **CPU_TRAINER,
+                **FINGERPRINT_TRAINER,
                 "max_epochs": 1,
                 "max_steps": STEPS,
                 "logger": False,
@@ -182,7 +191,7 @@ def fingerprint(cfg: DictConfig) -> Fingerprint:
         )
         trainer.fit(model, train_dataloaders=steps)
         with torch.no_grad():
-            outputs = model.eval()(probe)
+            outputs = model.eval()(probe.to(model.dtype))
         state = model.state_dict()
         digest = hashlib.sha256()
         for name in sorted(state):
