@@ -35,7 +35,7 @@ def train(cfg: DictConfig) -> float:
     import lightning as L
     from hydra.utils import instantiate
 
-    from {{ cookiecutter.package_name }} import tracking
+    from {{ cookiecutter.package_name }} import console, tracking
     from {{ cookiecutter.package_name }}.model import Classifier
     from {{ cookiecutter.package_name }}.trainer import (
         build_trainer,
@@ -45,6 +45,7 @@ def train(cfg: DictConfig) -> float:
     )
 
     L.seed_everything(cfg.seed, workers=True)
+    console.configure()
     data = instantiate(cfg.data)
     data.prepare_data()
     record = provenance.build_record(cfg, git, ROOT, data.data_dir, run_dir)

@@ -89,6 +89,7 @@ def test_record_carries_what_a_comparison_needs(repo, data_dir, tmp_path):
     assert (record["mode"], record["profile"], record["seed"]) == ("cnn", "fast", 7)
     assert record["metric_version"] >= 1 and record["config"]["seed"] == 7
     assert {"python", "torch", "lightning"} <= record["versions"].keys()
+    assert record["environment"]["packages"]["torch"] == record["versions"]["torch"]
 
 
 def test_data_version_follows_the_content(tmp_path, data_dir):

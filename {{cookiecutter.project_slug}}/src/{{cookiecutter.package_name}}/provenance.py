@@ -1,6 +1,6 @@
 """Where a number came from: git state, data version, metric version, config, environment.
 
-Pattern #4 ("strings attached"): a run starts only from a clean git tree, or
+Strings attached to every number: a run starts only from a clean git tree, or
 with `allow_dirty=true`, which is recorded and saves the diff. Every run writes
 `provenance.json`, and the same record travels inside each checkpoint.
 Deliberately free of torch and Lightning, so the guard answers before they load.
@@ -37,6 +37,8 @@ SECRET_ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNOREC
 SECRET_CONFIG_KEY = re.compile(r"(^|_)(api_?key|token|secret|password)($|_)", re.IGNORECASE)
 MIN_SECRET_LENGTH = 8  # shorter environment values are too common to redact safely
 PACKAGES = ("torch", "lightning", "torchmetrics", "hydra-core", "wandb", "dvc")
+CPU_INFO = Path("/proc/cpuinfo")  # Linux; elsewhere the platform module's processor name
+NVIDIA_SMI_DRIVER = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,75 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def _package_set() -> dict[str, str]:
+    """Every installed distribution, by its normalized name (what pip and PyPI compare)."""
+    found = {}
+    for distribution in metadata.distributions():
+        name = distribution.metadata["Name"]
+        if name:
+            found[re.sub(r"[-_.]+", "-", name).lower()] = distribution.version
+    return dict(sorted(found.items()))
+
+
+def _cpu_model() -> str:
+    if CPU_INFO.is_file():
+        for line in CPU_INFO.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "Hardware"):
+                return value.strip()
+    return platform.processor() or platform.machine()
+
+
+def _gpu_driver() -> str | None:
+    try:
+        done = subprocess.run(NVIDIA_SMI_DRIVER, capture_output=True, text=True, check=False)
+    except FileNotFoundError:  # no NVIDIA driver on this machine
+        return None
+    return done.stdout.splitlines()[0].strip() if done.returncode == 0 and done.stdout else None
+
+
+def _torch_stack() -> dict[str, Any]:
+    """Threads, and the accelerator stack when there is one. Imports torch: only at run time."""
+    import torch
+
+    gpus = [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
+    return {
+        "threads": torch.get_num_threads(),
+        "cuda": torch.version.cuda,  # None on a CPU build
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "gpus": gpus,
+        "gpu_driver": _gpu_driver() if gpus else None,
+    }
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def environment() -> dict[str, Any]:
+    """What a run's numbers may depend on besides code, data and config; `digest` sums it up."""
+    packages = _package_set()
+    found = {
+        "packages": packages,
+        "packages_digest": digest(packages),
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "build": " ".join(platform.python_build()),
+            "compiler": platform.python_compiler(),
+        },
+        "os": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "machine": platform.machine(),
+            "libc": " ".join(platform.libc_ver()).strip() or None,
+        },
+        "cpu": {"model": _cpu_model(), "cores": os.cpu_count()},
+        "torch": _torch_stack(),
+    }
+    return {"digest": digest(found), **found}
+
+
 def build_record(
     cfg: DictConfig, state: GitState, root: Path, data_dir: Path, run_dir: Path
 ) -> dict[str, Any]:
@@ -183,6 +254,7 @@ def build_record(
             "config": OmegaConf.to_container(cfg, resolve=True),
             "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
             "versions": _versions(),
+            "environment": environment(),
             "host": platform.node(),
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "run_dir": str(run_dir),

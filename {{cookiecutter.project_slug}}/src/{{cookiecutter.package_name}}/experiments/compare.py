@@ -3,6 +3,8 @@
 Refuses to compare numbers that are not comparable (pattern #10): runs whose
 metric versions or data versions differ. The metric versions are checked
 before any training, from each side's code, and again on the runs' records.
+Runs from different environments (packages, Python, OS, hardware) are marked,
+not refused: see environments.py.
 """
 
 import time
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from {{ cookiecutter.package_name }} import provenance
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.experiments import affected
+from {{ cookiecutter.package_name }}.experiments import affected, environments
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
 from {{ cookiecutter.package_name }}.experiments.output import (
     Table,
@@ -132,6 +134,7 @@ def provenance_row(variant: Variant, runs: list[Run]) -> list[str]:
         describe_code(runs),
         ", ".join(sorted({str(run.metric_version) for run in runs})),
         ", ".join(sorted({run.data_version[:DATA_VERSION_SHOWN] for run in runs})),
+        environments.shown_digest(runs),
         " ".join(variant.overrides) or "-",
     ]
 
@@ -165,18 +168,13 @@ def against_baseline(
     }
 
 
-def tables(
-    title: str,
-    variants: Sequence[Variant],
-    results: dict[str, list[Run]],
-    comparisons: dict[str, Comparison],
-    plan: Plan,
-) -> list[Table]:
-    """Two tables, one row per variant: what ran, and what it scored against the baseline."""
-    alpha = next(iter(comparisons.values())).alpha
+def what_ran(
+    title: str, variants: Sequence[Variant], results: dict[str, list[Run]], plan: Plan
+) -> Table:
+    """One row per variant: its code and the versions and environment it ran with."""
     ran = Table(
         f"{title}: what ran",
-        ["variant", "code", "commit", "metric v", "data v", "overrides"],
+        ["variant", "code", "commit", "metric v", "data v", "env", "overrides"],
         [provenance_row(variant, results[variant.label]) for variant in variants],
         wraps="overrides",
     )
@@ -186,6 +184,20 @@ def tables(
         ran.notes.append(
             "Dirty runs: their code is the commit plus the dirty.patch in each run dir."
         )
+    ran.notes += environments.notes(results)
+    return ran
+
+
+def tables(
+    title: str,
+    variants: Sequence[Variant],
+    results: dict[str, list[Run]],
+    comparisons: dict[str, Comparison],
+    plan: Plan,
+) -> list[Table]:
+    """Two tables, one row per variant: what ran, and what it scored against the baseline."""
+    alpha = next(iter(comparisons.values())).alpha
+    ran = what_ran(title, variants, results, plan)
     scored = Table(
         f"{title}: {REPORTED}, seeds {', '.join(map(str, plan.seeds))}, {plan.profile} profile",
         ["variant", "mean ± std", f"Δ [{percent(CONFIDENCE, 0)} CI]", "p", "d", "verdict"],

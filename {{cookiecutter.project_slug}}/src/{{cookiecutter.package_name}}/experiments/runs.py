@@ -112,6 +112,15 @@ class Run:
     def profile(self) -> str:
         return self.provenance["profile"]
 
+    @property
+    def environment(self) -> dict[str, Any]:
+        """The packages, Python, OS and hardware it ran on (empty in records made before)."""
+        return self.provenance.get("environment") or {}
+
+    @property
+    def environment_digest(self) -> str | None:
+        return self.environment.get("digest")
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "run_dir": str(self.run_dir),
@@ -123,6 +132,7 @@ class Run:
             "metric_version": self.metric_version,
             "data_version": self.data_version,
             "profile": self.profile,
+            "environment_digest": self.environment_digest,
         }
 
 

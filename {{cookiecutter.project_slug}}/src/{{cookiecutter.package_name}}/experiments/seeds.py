@@ -6,6 +6,7 @@ two runs of the same code land by chance alone.
 
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.experiments import environments
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
 from {{ cookiecutter.package_name }}.experiments.compare import describe_code, measure, summarize
 from {{ cookiecutter.package_name }}.experiments.output import Table, number, percent, save, shown
@@ -28,8 +29,9 @@ def table(variant: Variant, runs: list[Run], plan: Plan) -> Table:
             f"{REPORTED}: mean {number(summary.mean)} ± {number(summary.std)} (std), "
             f"{percent(summary.confidence, 0)} CI of the mean [{number(low)}, {number(high)}]",
             f"commit {describe_code(runs)}, metric version {first.metric_version}, "
-            f"data version {first.data_version[:12]}"
+            f"data version {first.data_version[:12]}, environment {environments.shown_digest(runs)}"
             + (f"; every run had {' '.join(plan.common)}" if plan.common else ""),
+            *environments.notes({variant.label: runs}),
         ],
         wraps="run dir",
     )

@@ -1,0 +1,69 @@
+"""The baked requirements.lock: current in every bake, and enough to install and test a fresh bake.
+
+The slow test does what a new teammate does on a fresh virtual environment: torch for
+the machine first (`pip install torch==2.13.0`, the CPU build on disk here and on
+PyTorch's CPU index in CI), then the README's one locked install, then the fast suite.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from .conftest import BAKES, TEMPLATE, run
+
+LOCK_FILE = "requirements.lock"
+TORCH = "torch==2.13.0"  # the README's first Setup step
+LOCKED_INSTALL = ["-r", LOCK_FILE, "-e", ".[dev]"]  # the README's second
+
+
+def bake(cookies, answers: dict) -> Path:
+    result = cookies.bake(template=str(TEMPLATE), extra_context=answers)
+    assert result.exit_code == 0, result.exception
+    return Path(result.project_path)
+
+
+def lock_command(project: Path, *args: str) -> list[str]:
+    package = next(path.name for path in (project / "src").iterdir() if path.is_dir())
+    return [sys.executable, "-m", f"{package}.lockfile", *args]
+
+
+@pytest.mark.parametrize("name", list(BAKES))
+def test_every_bake_ships_a_lock_that_matches_its_pyproject(cookies_session, name):
+    project = bake(cookies_session, BAKES[name])
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    done = run(lock_command(project, "--check"), project, env=env)
+    assert f"{LOCK_FILE} matches pyproject.toml" in done.stdout
+
+
+def locked_versions(lock: Path) -> dict[str, str]:
+    """What the lock pins for this interpreter and platform (markers evaluated)."""
+    pins = {}
+    for line in lock.read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate():
+                pins[canonicalize_name(requirement.name)] = str(requirement.specifier)[2:]
+    return pins
+
+
+@pytest.mark.slow
+def test_a_fresh_venv_installs_a_fresh_bake_from_its_lock_and_passes_its_suite(cookies, tmp_path):
+    project = bake(cookies, {})
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], tmp_path)
+    python = str(venv / "bin" / "python")
+    run([python, "-m", "pip", "install", "--quiet", TORCH], project)
+    run([python, "-m", "pip", "install", "--quiet", *LOCKED_INSTALL], project)
+
+    listed = run([python, "-m", "pip", "list", "--format=json"], project).stdout
+    installed = {canonicalize_name(item["name"]): item["version"] for item in json.loads(listed)}
+    pinned = locked_versions(project / LOCK_FILE)
+    assert {name: installed.get(name) for name in pinned} == pinned
+    run([python, "-m", "pip", "check"], project)
+    done = run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    assert " passed" in done.stdout

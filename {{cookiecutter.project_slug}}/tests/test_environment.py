@@ -1,0 +1,85 @@
+"""Each run records its environment; comparisons mark sides that ran in different ones."""
+
+import copy
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from {{ cookiecutter.package_name }} import provenance
+from {{ cookiecutter.package_name }}.experiments import compare
+from {{ cookiecutter.package_name }}.experiments.environments import DIGEST_SHOWN
+from {{ cookiecutter.package_name }}.experiments.runs import Plan, Run, Variant
+from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION, MONITOR, REPORTED
+from {{ cookiecutter.package_name }}.run_dirs import COMPLETED, METRICS_FILE
+
+SEEDS = (0, 1, 2)
+CHANGED_PACKAGE = "numpy"
+OTHER_VERSION = "0.0.1"
+
+
+def test_the_environment_lists_every_package_the_platform_and_the_torch_stack():
+    found = provenance.environment()
+    assert found["packages"]["torch"] == torch.__version__
+    assert found["packages"]["hydra-core"] == metadata.version("hydra-core")
+    names = {d.metadata["Name"].lower().replace("_", "-") for d in metadata.distributions()}
+    assert found["packages"].keys() == {name.replace(".", "-") for name in names}
+    assert found["packages_digest"] == provenance.digest(found["packages"])
+    assert found["digest"] == provenance.digest({k: v for k, v in found.items() if k != "digest"})
+    assert found["python"]["version"] == platform.python_version()
+    assert found["os"]["machine"] == platform.machine() and found["cpu"]["model"]
+    assert found["torch"]["threads"] == torch.get_num_threads()
+    assert found["torch"]["cuda"] == torch.version.cuda
+    assert len(found["torch"]["gpus"]) == torch.cuda.device_count()
+
+
+def with_package_version(environment: dict[str, Any], name: str, version: str) -> dict[str, Any]:
+    """The same environment with one package at another version, digests recomputed."""
+    changed = copy.deepcopy(environment)
+    changed["packages"][name] = version
+    changed["packages_digest"] = provenance.digest(changed["packages"])
+    del changed["digest"]
+    return {"digest": provenance.digest(changed), **changed}
+
+
+def write_run(directory: Path, seed: int, environment: dict[str, Any]) -> Run:
+    """A run directory as train.py leaves it, reduced to what comparisons read."""
+    directory.mkdir(parents=True)
+    versions = {"metric_version": METRIC_VERSION, "data_version": "d1"}
+    metrics = {"status": COMPLETED, REPORTED: 0.9, MONITOR: 0.9, **versions}
+    record = {"git_commit": "abc", "git_dirty": False, "git_branch": "main", "profile": "fast"}
+    record |= {"seed": seed, "environment": environment, **versions}
+    (directory / METRICS_FILE).write_text(json.dumps(metrics))
+    (directory / provenance.RECORD_FILE).write_text(json.dumps(record))
+    return Run.load(directory)
+
+
+def what_ran(tmp_path: Path, baseline_env: dict, experiment_env: dict):
+    results = {
+        "baseline": [write_run(tmp_path / "b" / str(s), s, baseline_env) for s in SEEDS],
+        "experiment": [write_run(tmp_path / "e" / str(s), s, experiment_env) for s in SEEDS],
+    }
+    variants = [Variant("baseline", "main"), Variant("experiment", "exp/change")]
+    return compare.what_ran("compare", variants, results, Plan(SEEDS, "fast"))
+
+
+def test_compare_marks_sides_whose_environments_differ_by_one_package(tmp_path):
+    here = provenance.environment()
+    there = with_package_version(here, CHANGED_PACKAGE, OTHER_VERSION)
+    table = what_ran(tmp_path, here, there)
+
+    env = table.columns.index("env")
+    shown = [side["digest"][:DIGEST_SHOWN] for side in (here, there)]
+    assert [row[env] for row in table.rows] == shown
+    (note,) = [note for note in table.notes if "environments" in note]
+    assert note.startswith("Different environments (marked, not refused)")
+    current = here["packages"][CHANGED_PACKAGE]
+    assert f": {CHANGED_PACKAGE} {current} vs {OTHER_VERSION})" in note  # that one, nothing else
+
+
+def test_sides_from_one_environment_carry_no_mark(tmp_path):
+    here = provenance.environment()
+    assert not [note for note in what_ran(tmp_path, here, here).notes if "environments" in note]
