@@ -38,7 +38,9 @@ ARRAYS = f"{SOURCE}/data/arrays.py"
 DIGITS = f"{SOURCE}/data/digits.py"
 PROTOCOL = f"{SOURCE}/data/protocol.py"
 METRICS = f"{SOURCE}/metrics.py"
-METRIC_DEFINITION = (METRICS, PROTOCOL)  # what metric.lock fingerprints
+EVALUATION = f"{SOURCE}/evaluation.py"
+# the files metric.lock fingerprints (in whole or in part: DEFINITION in metrics.py)
+METRIC_DEFINITION = (METRICS, PROTOCOL, ARRAYS, MODEL, EVALUATION)
 CNN_MODE = "configs/mode/cnn.yaml"
 SNAPSHOTS = "tests/__snapshots__/test_configs.ambr"
 # the metric-version test alone; it uses no shared fixture, and without conftest.py no torch loads
@@ -64,7 +66,7 @@ class Bug:
 UNMODIFIED = Bug("unmodified", edit=None)
 
 
-# The bugs of seed 004 ("bugs are invisible") and issue 5, each one edit away from working code.
+# The bugs of seed 004 ("bugs are invisible") and issues 5 and 14, each one edit from working code.
 BUGS = [
     # the loss
     Bug("loss-sign-flipped", Edit(MODEL, "return F.cross_entropy(", "return -F.cross_entropy(")),
@@ -89,7 +91,11 @@ BUGS = [
     ),
     Bug(
         "encoder-frozen",
-        Edit(MODEL, "self.encoder = encoder\n", "self.encoder = encoder.requires_grad_(False)\n"),
+        Edit(
+            MODEL,
+            "_build(encoder, input_shape=tuple(input_shape))\n",
+            "_build(encoder, input_shape=tuple(input_shape)).requires_grad_(False)\n",
+        ),
     ),
     Bug(
         "batch-statistics-leak-across-samples",
@@ -159,6 +165,35 @@ BUGS = [
     Bug(
         "test-metric-computed-on-the-val-split",
         Edit(ARRAYS, 'return self._loader("test")', 'return self._loader("val")'),
+    ),
+    # the evaluation path (evaluate.py and the reports)
+    Bug(
+        "evaluation-predicts-on-the-wrong-split",
+        Edit(
+            EVALUATION,
+            'getattr(datamodule, f"{split}_dataloader")()',
+            "datamodule.test_dataloader()",
+        ),
+    ),
+    Bug(
+        "evaluation-argmax-over-the-batch-not-the-classes",
+        Edit(EVALUATION, "self.logits.argmax(dim=1)", "self.logits.argmax(dim=0)"),
+    ),
+    Bug(
+        "evaluation-loads-the-runs-last-checkpoint-not-the-given-one",
+        Edit(
+            EVALUATION,
+            "Classifier.load_from_checkpoint(path,",
+            'Classifier.load_from_checkpoint(path.with_name("last.ckpt"),',
+        ),
+    ),
+    Bug(
+        "evaluation-reports-the-loss-as-the-metric",
+        Edit(
+            EVALUATION,
+            'return self.metrics[f"{self.split}/{METRIC_NAME}"]',
+            'return self.metrics[f"{self.split}/loss"]',
+        ),
     ),
 ]
 

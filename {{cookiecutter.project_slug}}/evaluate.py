@@ -2,10 +2,11 @@
 
     python evaluate.py artifacts/train/checkpoints/best.ckpt --out artifacts/evaluate
 
-The DVC `evaluate` stage runs this. The metric is computed by the current metric
-code and labelled with the current METRIC_VERSION; the checkpoint's own
-provenance (commit, data version, the metric version it was trained under) is
-copied next to it.
+The DVC `evaluate` stage runs this. The checkpoint loads with `weights_only=True`, and
+Lightning's test loop computes the metric with the model's own test step, on the run's
+accelerator: on the test split it reproduces the run's `test/acc` exactly. The result is
+labelled with the current METRIC_VERSION; the checkpoint's own provenance (commit, data
+version, the metric version it was trained under) is copied next to it.
 """
 
 import argparse
@@ -38,18 +39,20 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
         writer.writerows(rows)
 
 
-def evaluate(checkpoint: Path, out: Path, split: str) -> dict:
+def evaluate(checkpoint: Path, out: Path, split: str, accelerator: str | None = None) -> dict:
     # Imported here so that `--help` and argument errors answer at once.
-    from {{ cookiecutter.package_name }}.evaluation import load_checkpoint, predict
+    from {{ cookiecutter.package_name }} import console, evaluation
 
-    model, record, datamodule = load_checkpoint(checkpoint)
-    predictions = predict(model, datamodule, split)
+    console.configure()
+    model, record, datamodule = evaluation.load(checkpoint)
+    trainer = evaluation.build_trainer(record, accelerator)
+    result = evaluation.evaluate(model, datamodule, split, trainer)
+    predictions = result.predictions
     metrics = {
         "metric_name": METRIC_NAME,
         "metric_version": METRIC_VERSION,
         "split": split,
-        f"{split}/{METRIC_NAME}": predictions.accuracy,
-        f"{split}/loss": predictions.loss,
+        **result.metrics,
         "checkpoint": str(checkpoint),
         "trained_under_metric_version": record["metric_version"],
         "git_commit": record["git_commit"],
@@ -88,10 +91,13 @@ def main() -> None:
     parser.add_argument("checkpoint", type=Path, help="a checkpoint written by train.py")
     parser.add_argument("--out", type=Path, default=None, help="default: <run dir>/evaluation")
     parser.add_argument("--split", default="test", help="train, val or test (default: test)")
+    parser.add_argument(
+        "--accelerator", default=None, help="cpu, gpu, ... (default: the one the run trained on)"
+    )
     args = parser.parse_args()
     out = args.out or args.checkpoint.parent.parent / "evaluation"
     try:
-        metrics = evaluate(args.checkpoint, out, args.split)
+        metrics = evaluate(args.checkpoint, out, args.split, args.accelerator)
     except UserError as error:
         sys.exit(f"error: {error}")
     key = f"{args.split}/{METRIC_NAME}"

@@ -44,9 +44,9 @@ def train(cfg: DictConfig) -> float:
         write_metrics,
     )
 
-    L.seed_everything(cfg.seed, workers=True)
     console.configure()
     data = instantiate(cfg.data)
+    L.seed_everything(cfg.seed, workers=True)
     data.prepare_data()
     record = provenance.build_record(cfg, git, ROOT, data.data_dir, run_dir)
     resume_from = None

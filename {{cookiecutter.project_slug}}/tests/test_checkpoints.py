@@ -1,5 +1,9 @@
-"""Checkpoints are written atomically and checked before use."""
+"""Checkpoints are written atomically, checked before use, and carry the random state."""
 
+import io
+import random
+
+import numpy as np
 import pytest
 import torch
 
@@ -32,3 +36,22 @@ def test_truncated_or_missing_checkpoints_are_refused_by_name(tmp_path):
         trainer.check_checkpoint(path)
     with pytest.raises(UserError, match="no such checkpoint"):
         trainer.check_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_every_generators_state_travels_in_the_checkpoint_as_plain_types():
+    """Torch, every CUDA device (none here), numpy and Python: a resumed run draws the same
+    batches and dropout masks as one that was never interrupted."""
+    callback = trainer.RunStateInCheckpoint(record={})
+    saved: dict = {}
+    callback.on_save_checkpoint(None, None, saved)
+    assert {"torch", "torch.cuda", "numpy", "python"} <= saved[trainer.RANDOM_STATE_KEY].keys()
+    buffer = io.BytesIO()
+    torch.save(saved, buffer)
+    buffer.seek(0)
+    restored = torch.load(buffer, weights_only=True)
+    expected = (torch.rand(3), np.random.rand(3), random.random())  # noqa: NPY002
+    torch.manual_seed(1), np.random.seed(1), random.seed(1)  # noqa: NPY002
+    callback.on_load_checkpoint(None, None, restored)
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1])  # noqa: NPY002
+    assert random.random() == expected[2]

@@ -1,6 +1,6 @@
 """Every mode x profile composes and builds; each resolved config is snapshotted.
 
-The snapshot makes invasive changes visible (pattern #8): tuning one backbone
+The snapshot makes invasive changes visible: tuning one backbone
 must change only that backbone's snapshots. After a deliberate change, review
 the diff and update with `pytest tests/test_configs.py --snapshot-update`.
 """

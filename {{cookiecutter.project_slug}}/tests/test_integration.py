@@ -1,6 +1,10 @@
 """`python train.py +profile=fast` end to end, in a subprocess, in a real temporary git repo."""
 
 import json
+import re
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -8,7 +12,7 @@ import torch
 
 from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION, MONITOR, REPORTED
 
-from .project_copy import git, new_run_dir, run_dirs, train
+from .project_copy import git, new_run_dir, run, run_dirs, train
 from .wandb_records import run_summary
 
 pytestmark = pytest.mark.slow
@@ -17,13 +21,25 @@ CHANCE = 0.1  # ten balanced classes
 MIN_ACCURACY = 5 * CHANCE  # "beats chance by a wide margin"
 FAKE_SECRET = "wandb-key-0123456789abcdef"  # must never reach an artifact
 HEAVY_MODULES = ("torch", "lightning", "wandb")
+PROGRESS_BAR = re.compile(r"\r|\x1b|it/s")  # tqdm redraws its bars in place
+HYDRA_LOG_PREFIX = re.compile(r"^\[[^]]*\]\[[^]]*\]\[[A-Z]+\] - ")  # [time][logger][LEVEL] -
+WARNING = re.compile(r"warn|\.py:\d+: ", re.IGNORECASE)  # a logged warning or warnings.warn
+# Lightning's hint on a machine where SLURM is installed: about how the command was launched,
+# not about anything in the project.
+ENVIRONMENT_HINTS = ("The `srun` command is available on your system",)
 
 
 @pytest.fixture(scope="module")
-def clean_run(project: Path) -> Path:
+def clean_training(project: Path) -> tuple[Path, subprocess.CompletedProcess]:
+    """A fast run from a clean tree: its directory, and what it printed."""
     before = run_dirs(project)
-    train(project, "+profile=fast", "logger.mode=offline", WANDB_API_KEY=FAKE_SECRET)
-    return new_run_dir(project, before)
+    done = train(project, "+profile=fast", "logger.mode=offline", WANDB_API_KEY=FAKE_SECRET)
+    return new_run_dir(project, before), done
+
+
+@pytest.fixture(scope="module")
+def clean_run(clean_training) -> Path:
+    return clean_training[0]
 
 
 def test_trains_and_beats_chance(clean_run):
@@ -35,12 +51,37 @@ def test_trains_and_beats_chance(clean_run):
     assert (clean_run / "metrics.csv").is_file()
 
 
+def test_evaluate_py_on_the_best_checkpoint_reproduces_the_runs_test_metric_exactly(
+    project, clean_run, tmp_path
+):
+    best = clean_run / "checkpoints" / "best.ckpt"
+    run([sys.executable, "evaluate.py", str(best), "--out", str(tmp_path)], project)
+    evaluated = json.loads((tmp_path / "metrics.json").read_text())
+    assert evaluated[REPORTED] == json.loads((clean_run / "metrics.json").read_text())[REPORTED]
+
+
+def test_a_fast_run_says_each_thing_once_and_warns_of_nothing(clean_training):
+    _, done = clean_training
+    lines = [line.strip() for line in (done.stdout + done.stderr).split("\n")]
+    lines = [line for line in lines if line and not PROGRESS_BAR.search(line)]
+    messages = [HYDRA_LOG_PREFIX.sub("", line) for line in lines]
+    repeated = [message for message, count in Counter(messages).items() if count > 1]
+    assert not repeated, "printed more than once:\n" + "\n".join(repeated)
+    warnings = [
+        line
+        for line in lines
+        if WARNING.search(line) and not any(known in line for known in ENVIRONMENT_HINTS)
+    ]
+    assert not warnings, "warnings:\n" + "\n".join(warnings)
+    assert sum(line.startswith("W&B offline:") for line in lines) == 1
+
+
 def test_every_artifact_names_the_commit(project, clean_run):
     head = git(project, "rev-parse", "HEAD")
     record = json.loads((clean_run / "provenance.json").read_text())
     assert record["git_commit"] == head and record["git_dirty"] is False
     for checkpoint in (clean_run / "checkpoints").glob("*.ckpt"):
-        stored = torch.load(checkpoint, map_location="cpu", weights_only=False)["provenance"]
+        stored = torch.load(checkpoint, map_location="cpu", weights_only=True)["provenance"]
         assert stored["git_commit"] == head and stored["data_version"] == record["data_version"]
 
 

@@ -46,7 +46,7 @@ def test_nan_loss_stops_at_once_keeps_the_last_good_checkpoint_and_marks_failed(
     assert "error: the training loss is nan at step" in done.stderr
     failure = metrics(run_dir)
     assert failure["status"] == "failed" and "NonFiniteLossError" in failure["error"]
-    last = torch.load(run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT, weights_only=False)
+    last = torch.load(run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT, weights_only=True)
     assert last["epoch"] < failure["epoch"]  # saved before the loss went bad
     assert all(torch.isfinite(w).all() for w in last["state_dict"].values())
     assert (run_dir / "nonfinite_batch.pt").is_file()

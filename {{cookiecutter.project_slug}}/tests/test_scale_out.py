@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.plugins.launcher import Launcher
 from hydra.utils import instantiate
 
-from {{ cookiecutter.package_name }}.evaluation import load_checkpoint, predict
+from {{ cookiecutter.package_name }} import evaluation
 from {{ cookiecutter.package_name }}.metrics import REPORTED
 from {{ cookiecutter.package_name }}.trainer import build_trainer
 
@@ -71,8 +71,9 @@ def test_ddp_on_two_processes_records_one_run(project):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed"
     # Both processes tested half of the split each: together, exactly what one process measures.
-    model, _, datamodule = load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
-    assert metrics[REPORTED] == pytest.approx(predict(model, datamodule, "test").accuracy)
+    model, record, datamodule = evaluation.load(run_dir / "checkpoints" / "best.ckpt")
+    alone = evaluation.evaluate(model, datamodule, "test", evaluation.build_trainer(record))
+    assert metrics[REPORTED] == alone.value
 
 
 @pytest.mark.slow

@@ -1,7 +1,11 @@
-"""Evaluate a trained run. A checkpoint carries its provenance record, and with it the
-config that rebuilds its model and datamodule, so evaluation needs nothing else.
+"""Evaluate a trained run through Lightning's own loops, with the metric training logs.
 
-Used by `evaluate.py` (the DVC `evaluate` stage) and by the experiment reports.
+A checkpoint carries its hyperparameters, which rebuild the model, and its provenance
+record, whose config rebuilds the datamodule, so evaluation needs nothing else. Both load
+with `weights_only=True`: a checkpoint someone sends you cannot run code by unpickling.
+Every number called the metric comes from the model's test step, the code that logs
+`test/acc` during training. Used by `evaluate.py` (the DVC `evaluate` stage) and by the
+experiment reports.
 """
 
 from dataclasses import dataclass
@@ -10,17 +14,22 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import Tensor
-from torchmetrics.functional.classification import multiclass_confusion_matrix
+from torch.utils.data import DataLoader
+from torchmetrics.functional.classification import (
+    multiclass_accuracy,
+    multiclass_confusion_matrix,
+)
 
+from {{ cookiecutter.package_name }}.data.protocol import SPLITS
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.model import Classifier
+from {{ cookiecutter.package_name }}.metrics import METRIC_NAME
+from {{ cookiecutter.package_name }}.model import STAGES, Classifier
 from {{ cookiecutter.package_name }}.trainer import PROVENANCE_KEY, check_checkpoint
 
-SPLITS = ("train", "val", "test")
+TESTED = STAGES["test"]  # the prefix the test step logs under, whichever split it is fed
 
 
 @dataclass(frozen=True)
@@ -39,52 +48,82 @@ class Predictions:
     def predicted(self) -> Tensor:
         return self.logits.argmax(dim=1)
 
-    @property
-    def accuracy(self) -> float:
-        return (self.predicted == self.labels).float().mean().item()
-
-    @property
-    def loss(self) -> float:
-        return F.cross_entropy(self.logits, self.labels).item()
-
     def confusion(self) -> Tensor:
         """Counts, rows = true class, columns = predicted class."""
         return multiclass_confusion_matrix(self.predicted, self.labels, self.num_classes)
 
     def per_class_accuracy(self) -> Tensor:
-        confusion = self.confusion()
-        return confusion.diag() / confusion.sum(dim=1).clamp(min=1)
+        return multiclass_accuracy(self.predicted, self.labels, self.num_classes, average="none")
 
     def misclassified(self) -> Tensor:
         """Indices of the wrongly predicted samples."""
         return (self.predicted != self.labels).nonzero().flatten()
 
 
-def load_checkpoint(path: Path) -> tuple[Classifier, dict[str, Any], L.LightningDataModule]:
-    """The trained model (eval mode), its provenance record, and its datamodule."""
+@dataclass(frozen=True)
+class Evaluation:
+    """The metric and loss on one split, as the test step computes them, and the outputs."""
+
+    split: str
+    metrics: dict[str, float]  # {"<split>/acc": ..., "<split>/loss": ...}
+    predictions: Predictions
+
+    @property
+    def value(self) -> float:
+        return self.metrics[f"{self.split}/{METRIC_NAME}"]
+
+
+def load(path: Path) -> tuple[Classifier, dict[str, Any], L.LightningDataModule]:
+    """The trained model, its provenance record, and its datamodule."""
     check_checkpoint(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    record = checkpoint.get(PROVENANCE_KEY)
+    record = torch.load(path, map_location="cpu", weights_only=True).get(PROVENANCE_KEY)
     if record is None:
         raise UserError(f"{path} has no provenance record: it was not written by train.py.")
-    cfg = OmegaConf.create(record["config"])
-    datamodule = instantiate(cfg.data)
-    model = Classifier.from_config(cfg.model, datamodule.input_shape, datamodule.num_classes)
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval(), record, datamodule
+    model = Classifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    datamodule = instantiate(OmegaConf.create(record["config"]).data)
+    return model, record, datamodule
 
 
-def predict(model: Classifier, datamodule: L.LightningDataModule, split: str) -> Predictions:
-    """Run the model over one split of the datamodule."""
+def build_trainer(record: dict[str, Any], accelerator: str | None = None) -> L.Trainer:
+    """Lightning's test and predict loops on the run's own accelerator and precision (or
+    `accelerator`), in one process: the numbers match those of a DDP run, whose processes
+    each test a share of the split without repeating a sample."""
+    trained_on = record["config"]["trainer"]
+    return L.Trainer(
+        accelerator=accelerator or trained_on.get("accelerator", "auto"),
+        devices=1,
+        precision=trained_on.get("precision", "32-true"),
+        deterministic=trained_on.get("deterministic", False),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+
+
+def split_loader(datamodule: L.LightningDataModule, split: str) -> DataLoader:
+    """The split's own loader, in order: the training loader loses only its shuffling."""
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}.")
     datamodule.prepare_data()
-    datamodule.setup("predict")
+    datamodule.setup(next(stage for stage, prefix in STAGES.items() if prefix == split))
     loader = getattr(datamodule, f"{split}_dataloader")()
-    logits, labels, images = [], [], []
-    with torch.no_grad():
-        for batch_images, batch_labels in loader:
-            logits.append(model(batch_images))
-            labels.append(batch_labels)
-            images.append(batch_images)
-    return Predictions(torch.cat(logits), torch.cat(labels), torch.cat(images))
+    if split == "train":
+        loader = DataLoader(
+            loader.dataset, batch_size=loader.batch_size, num_workers=loader.num_workers
+        )
+    return loader
+
+
+def evaluate(
+    model: Classifier, datamodule: L.LightningDataModule, split: str, trainer: L.Trainer
+) -> Evaluation:
+    """The test step's metric and loss on one split, and the model's outputs on it."""
+    loader = split_loader(datamodule, split)
+    (logged,) = trainer.test(model, dataloaders=loader, verbose=False)
+    metrics = {name.replace(f"{TESTED}/", f"{split}/", 1): value for name, value in logged.items()}
+    logits, labels, images = (
+        torch.cat([part.cpu() for part in parts])
+        for parts in zip(*trainer.predict(model, dataloaders=loader), strict=True)
+    )
+    return Evaluation(split, metrics, Predictions(logits, labels, images))

@@ -1,39 +1,58 @@
 """The classifier: any encoder, a linear head, cross-entropy, accuracy."""
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from {{ cookiecutter.package_name }}.encoders import Encoder
+from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, build_metric
 
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 Batch = tuple[Tensor, Tensor]
 STAGES = {"fit": "train", "validate": "val", "test": "test"}  # Lightning's stage: log prefix
+# A checkpoint names the classes that rebuild its model: only this project's classes and
+# torch's optimizers and schedulers are built, never an arbitrary callable (add a package here
+# to use its classes).
+BUILDABLE = ("{{ cookiecutter.package_name }}.", "torch.optim.")
+
+
+def _build(config: dict[str, Any], **arguments: Any) -> Any:
+    target = config.get("_target_", "")
+    if not target.startswith(BUILDABLE):
+        raise UserError(
+            f"refusing to build {target!r}: only classes under {', '.join(BUILDABLE)} are built "
+            "from a config or checkpoint (model.py, BUILDABLE)."
+        )
+    return instantiate(config, **arguments)
 
 
 class Classifier(L.LightningModule):
-    """Encoder + linear head. `forward` returns logits: the loss applies log-softmax itself."""
+    """Encoder + linear head. `forward` returns logits: the loss applies log-softmax itself.
+
+    Built from plain config (the `_target_` dicts of a mode's `model` section), which every
+    checkpoint keeps as its hyperparameters: `Classifier.load_from_checkpoint(path,
+    weights_only=True)` rebuilds the model without unpickling anything."""
 
     def __init__(
         self,
-        encoder: Encoder,
+        encoder: dict[str, Any],
+        input_shape: Sequence[int],
         num_classes: int,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.encoder = encoder
-        self.head = nn.Linear(encoder.out_features, num_classes)
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
+        self.save_hyperparameters()
+        self.encoder = _build(encoder, input_shape=tuple(input_shape))
+        self.head = nn.Linear(self.encoder.out_features, num_classes)
+        self.optimizer_factory = _build(optimizer)
+        self.scheduler_factory = _build(scheduler) if scheduler else None
         self.accuracy = nn.ModuleDict({stage: build_metric(num_classes) for stage in STAGES})
         self.mean_loss = nn.ModuleDict({stage: MeanMetric() for stage in STAGES})
 
@@ -42,12 +61,13 @@ class Classifier(L.LightningModule):
         cls, model: DictConfig, input_shape: Sequence[int], num_classes: int
     ) -> "Classifier":
         """Build from a mode's `model` config (encoder, optimizer, optional scheduler)."""
-        scheduler = model.get("scheduler")
+        plain = OmegaConf.to_container(model, resolve=True)
         return cls(
-            encoder=instantiate(model.encoder, input_shape=input_shape),
+            encoder=plain["encoder"],
+            input_shape=list(input_shape),  # a list: hyperparameters stay plain types
             num_classes=num_classes,
-            optimizer=instantiate(model.optimizer),
-            scheduler=instantiate(scheduler) if scheduler else None,
+            optimizer=plain["optimizer"],
+            scheduler=plain.get("scheduler"),
         )
 
     def forward(self, images: Tensor) -> Tensor:
@@ -94,6 +114,11 @@ class Classifier(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Logits with the labels and images they belong to, for per-sample reports."""
+        images, labels = batch
+        return self(images), labels, images
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         optimizer = self.optimizer_factory(self.parameters())

@@ -49,7 +49,10 @@ def has_login() -> bool:
 
 
 def reachable(host: str = WANDB_HOST, port: int = HTTPS_PORT) -> bool:
-    """True when a TCP connection opens within the timeout (DNS included)."""
+    """True when a TCP connection opens within the timeout (DNS included).
+
+    Ours, not `wandb.Settings(init_timeout=...)`: that bounds how long `wandb.init` waits
+    before it fails, but never falls back to offline."""
     result: list[bool] = []
 
     def attempt() -> None:
@@ -81,7 +84,12 @@ def resolve_mode(requested: str) -> tuple[str, str]:
 
 
 def wandb_logger(cfg: DictConfig, record: dict[str, Any], run_dir: Path) -> WandbLogger | None:
-    """A W&B logger whose config carries the provenance, or None when disabled."""
+    """A W&B logger whose config carries the provenance, or None when disabled or not chosen
+    (`logger=[csv]`)."""
+    if "mode" not in cfg.get("logger", {}):
+        return None
+    import wandb  # only when W&B is chosen: it takes a while to import
+
     mode, reason = resolve_mode(cfg.logger.mode)
     if mode == "disabled":
         return None
@@ -93,7 +101,7 @@ def wandb_logger(cfg: DictConfig, record: dict[str, Any], run_dir: Path) -> Wand
         )
     id_file = run_dir / RUN_ID_FILE
     run_id = id_file.read_text().strip() if id_file.is_file() else secrets.token_hex(RUN_ID_BYTES)
-    return WandbLogger(
+    logger = WandbLogger(
         id=run_id,
         resume="allow",
         project=cfg.logger.project,
@@ -104,7 +112,13 @@ def wandb_logger(cfg: DictConfig, record: dict[str, Any], run_dir: Path) -> Wand
         mode=mode,
         save_dir=str(run_dir),
         config={**{key: record[key] for key in SUMMARY_KEYS}, "config": record["config"]},
+        # Offline, W&B's own lines would repeat the notice above; online, it says where the
+        # run is, then keeps to warnings and errors.
+        settings=wandb.Settings(silent=mode == "offline", quiet=True),
     )
+    # Lightning always passes `anonymous`, a setting W&B has deprecated and warns about.
+    logger._wandb_init.pop("anonymous", None)
+    return logger
 
 
 def save_run_id(logger: WandbLogger | None, run_dir: Path) -> None:

@@ -3,7 +3,6 @@ the guards that stop a broken run at once and mark it failed."""
 
 import json
 import os
-import random
 import tempfile
 import zipfile
 from pathlib import Path
@@ -12,8 +11,10 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from hydra.utils import instantiate
+from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 from omegaconf import DictConfig, OmegaConf
@@ -60,7 +61,11 @@ def check_checkpoint(path: Path) -> None:
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temporary file beside it, then renames it into place,
-    so a crash mid-write never leaves a half-written `last.ckpt`."""
+    so a crash mid-write never leaves a half-written `last.ckpt`.
+
+    Lightning's own write goes through an fsspec transaction whose temporary file lies in
+    the system's temporary directory, often another filesystem (then it is copied into
+    place, not renamed), and is never flushed to disk."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None
@@ -80,7 +85,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 class RunStateInCheckpoint(Callback):
     """Stores the provenance record and the random number generators' states in every
-    checkpoint, and restores the generators on resume."""
+    checkpoint, and restores the generators on resume. Lightning saves no generator state
+    itself, beyond its own loops' positions."""
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
@@ -89,28 +95,28 @@ class RunStateInCheckpoint(Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint[PROVENANCE_KEY] = self.record
-        name, keys, position, has_gauss, cached = np.random.get_state()  # noqa: NPY002
-        checkpoint[RANDOM_STATE_KEY] = {  # plain types: checkpoints load with weights_only=True
-            "torch": torch.get_rng_state(),
-            "numpy": [name, keys.tolist(), position, has_gauss, cached],
-            "python": random.getstate(),
-        }
+        # Lightning's own collection: torch, every CUDA device, numpy and Python.
+        state = _collect_rng_states(include_cuda=True)
+        name, keys, position, has_gauss, cached = state["numpy"]
+        # plain types: checkpoints load with weights_only=True
+        state["numpy"] = [name, keys.tolist(), position, has_gauss, cached]
+        checkpoint[RANDOM_STATE_KEY] = state
 
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         state = checkpoint.get(RANDOM_STATE_KEY)
         if state:
-            torch.set_rng_state(state["torch"])
             name, keys, position, has_gauss, cached = state["numpy"]
-            np.random.set_state(  # noqa: NPY002 - the global generator seed_everything seeds
-                (name, np.array(keys, dtype=np.uint32), position, has_gauss, cached)
-            )
-            random.setstate(state["python"])
+            numpy_state = (name, np.array(keys, dtype=np.uint32), position, has_gauss, cached)
+            _set_rng_states({**state, "numpy": numpy_state})
 
 
 class StopOnNonFiniteLoss(Callback):
-    """Stops before a NaN or infinite loss reaches the weights, and saves the batch."""
+    """Stops before a NaN or infinite loss reaches the weights, and saves the batch.
+
+    Not `EarlyStopping(check_finite=True)`: that checks the monitored metric once per
+    validation, after the bad updates, and keeps neither the batch nor a clear message."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
@@ -171,11 +177,13 @@ def build_trainer(
     return L.Trainer(
         **arguments,
         default_root_dir=run_dir,
-        logger=[CSVLogger(run_dir, name="", version=""), *loggers],
+        logger=[*configured(cfg.get("logger"), save_dir=str(run_dir)), *loggers],
         callbacks=[
             # Not Lightning's default rich bar: its redraw thread competes with training
-            # for the cores, and it starts and stops slowly (the template's benchmarks).
+            # for the cores, and it starts and stops slowly.
             *([TQDMProgressBar()] if progress else []),
+            *configured(cfg.get("callbacks")),
+            # The safety callbacks: always on, whatever the config adds.
             checkpoints,
             RunStateInCheckpoint(record),
             StopOnNonFiniteLoss(run_dir),
@@ -183,6 +191,17 @@ def build_trainer(
         ],
         plugins=[AtomicCheckpointIO()],
     )
+
+
+def configured(group: DictConfig | None, **arguments: Any) -> list[Any]:
+    """The objects of a config group's chosen entries (`configs/callbacks/`, `configs/logger/`):
+    every entry with a `_target_`, built by Hydra; other keys are settings (W&B's)."""
+    entries = group.values() if group else []
+    return [
+        instantiate(entry, **arguments)
+        for entry in entries
+        if isinstance(entry, DictConfig) and "_target_" in entry
+    ]
 
 
 def refuse_relaunch_in_sweep(trainer: L.Trainer, sweep: bool) -> None:

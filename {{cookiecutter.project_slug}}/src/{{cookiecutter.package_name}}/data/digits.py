@@ -1,7 +1,7 @@
 """scikit-learn's handwritten digits: the embedded default dataset.
 
 `prepare` writes the raw arrays and the protocol's fixed split to `data/digits/`
-(the DVC `prepare` stage runs it: `python -m <package>.data.digits data/digits`).
+(the DVC `prepare` stage runs it: `python -m {{ cookiecutter.package_name }}.data.digits data/digits`).
 Because scikit-learn ships the data, a fresh project also prepares them on first
 use, so `python train.py` works at once.
 """

@@ -1,6 +1,6 @@
 """Where a variant's code comes from: the working tree, or a temporary git worktree of a ref.
 
-Pattern #9 (re-run the baseline): the baseline is `main` checked out now, in a
+The baseline is re-run: it is `main` checked out now, in a
 worktree next to (not inside) the project, trained now, on this machine, with
 the same profile and seeds as the experiment. The worktrees are removed when
 the comparison ends; the runs themselves are written under the project's

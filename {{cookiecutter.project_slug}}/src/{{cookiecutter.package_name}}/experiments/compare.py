@@ -1,6 +1,6 @@
 """A baseline against an experiment, N seeds each, re-run now: Welch's t-test and a verdict.
 
-Refuses to compare numbers that are not comparable (pattern #10): runs whose
+Refuses to compare numbers that are not comparable (metric versioning): runs whose
 metric versions or data versions differ. The metric versions are checked
 before any training, from each side's code, and again on the runs' records.
 Runs from different environments (packages, Python, OS, hardware) are marked,

@@ -2,7 +2,9 @@
 
 Learning curves, confusion matrix, per-class accuracy, a grid of misclassified
 samples, and histograms of the weights and of their gradients. Built on
-matplotlib's object API (no pyplot), so nothing needs a display.
+matplotlib's object API, so nothing needs a display; the confusion matrix is drawn
+by torchmetrics. The per-class bars and the grid stay ours: torchmetrics draws per-class
+values as separate points, and has no grid of misclassified samples.
 """
 
 import csv
@@ -13,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from {{ cookiecutter.package_name }}.evaluation import Predictions
+from {{ cookiecutter.package_name }}.evaluation import Evaluation, Predictions
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME
 from {{ cookiecutter.package_name }}.model import Classifier
 
@@ -52,34 +54,26 @@ def learning_curves(metrics_csv: Path, path: Path) -> Path:
 
 
 def confusion_matrix(predictions: Predictions, split: str, path: Path) -> Path:
-    counts = predictions.confusion().numpy()
+    """torchmetrics' own drawing of its confusion matrix, counts in the cells."""
+    from torchmetrics.classification import MulticlassConfusionMatrix
+
+    matrix = MulticlassConfusionMatrix(num_classes=predictions.num_classes)
+    matrix.update(predictions.predicted, predictions.labels)
     figure = Figure(figsize=(6, 5.5))
     axis = figure.subplots()
-    image = axis.imshow(counts, cmap="Blues")
-    figure.colorbar(image, ax=axis)
-    classes = np.arange(predictions.num_classes)
-    axis.set(
-        title=f"confusion matrix ({split})",
-        xlabel="predicted",
-        ylabel="true",
-        xticks=classes,
-        yticks=classes,
-    )
-    for (true, predicted), count in np.ndenumerate(counts):
-        if count:
-            color = "white" if count > counts.max() / 2 else "black"
-            axis.text(predicted, true, str(count), ha="center", va="center", color=color)
+    matrix.plot(ax=axis)
+    axis.set(title=f"confusion matrix ({split})", xlabel="predicted", ylabel="true")
     return _save(figure, path)
 
 
-def per_class_accuracy(predictions: Predictions, split: str, path: Path) -> Path:
-    accuracy = predictions.per_class_accuracy().numpy()
+def per_class_accuracy(evaluation: Evaluation, path: Path) -> Path:
+    accuracy = evaluation.predictions.per_class_accuracy().numpy()
     figure = Figure(figsize=(7, 4))
     axis = figure.subplots()
     axis.bar(np.arange(len(accuracy)), accuracy)
-    axis.axhline(predictions.accuracy, color="black", linestyle="--", label="overall")
+    axis.axhline(evaluation.value, color="black", linestyle="--", label=f"overall {METRIC_NAME}")
     axis.set(
-        title=f"per-class {METRIC_NAME} ({split})",
+        title=f"per-class {METRIC_NAME} ({evaluation.split})",
         xlabel="class",
         ylim=(0, 1),
         xticks=np.arange(len(accuracy)),

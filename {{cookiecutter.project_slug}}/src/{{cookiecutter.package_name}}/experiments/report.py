@@ -1,7 +1,8 @@
 """Reports worth looking at: the bias/variance table and the plots, for a run or a group.
 
 Each run's best checkpoint is evaluated on train, val and test with
-`evaluation.py` (the module behind the DVC `evaluate` stage); the errors fill
+`evaluation.py` (the module behind the DVC `evaluate` stage, Lightning's test loop and
+the model's own test step); the errors fill
 the bias/variance table, and the figures land in `<run dir>/report/`. Runs in
 the same directory (the seeds of one sweep) form a group with a mean column.
 """
@@ -36,9 +37,9 @@ class RunReport:
 
 def evaluate_run(run: Run, goal_error: float) -> RunReport:
     """Errors on every split and the figures, from the run's best checkpoint."""
-    from {{ cookiecutter.package_name }}.evaluation import SPLITS, load_checkpoint, predict
+    from {{ cookiecutter.package_name }} import evaluation
 
-    model, record, datamodule = load_checkpoint(run.run_dir / BEST_CHECKPOINT)
+    model, record, datamodule = evaluation.load(run.run_dir / BEST_CHECKPOINT)
     datamodule.prepare_data()
     current = provenance.data_version(Path(datamodule.data_dir))
     if current != record["data_version"]:
@@ -47,19 +48,20 @@ def evaluate_run(run: Run, goal_error: float) -> RunReport:
             f"{datamodule.data_dir} holds {current[:12]}: its errors would not be its own "
             "(check out the data it used, e.g. with `dvc checkout`)."
         )
-    predictions = {split: predict(model, datamodule, split) for split in SPLITS}
-    errors = Errors(
-        goal=goal_error, **{split: 1.0 - predictions[split].accuracy for split in SPLITS}
-    )
+    trainer = evaluation.build_trainer(record)
+    results = {
+        split: evaluation.evaluate(model, datamodule, split, trainer) for split in evaluation.SPLITS
+    }
+    errors = Errors(goal=goal_error, **{split: 1.0 - results[split].value for split in results})
     out = run.run_dir / REPORT_DIR
-    shown = predictions[SPLIT_SHOWN]
-    train = predictions["train"]
+    shown = results[SPLIT_SHOWN]
+    train = results["train"].predictions
     figures = [
-        plots.confusion_matrix(shown, SPLIT_SHOWN, out / "confusion_matrix.png"),
-        plots.per_class_accuracy(shown, SPLIT_SHOWN, out / "per_class_accuracy.png"),
-        plots.misclassified(shown, SPLIT_SHOWN, out / "misclassified.png"),
+        plots.confusion_matrix(shown.predictions, SPLIT_SHOWN, out / "confusion_matrix.png"),
+        plots.per_class_accuracy(shown, out / "per_class_accuracy.png"),
+        plots.misclassified(shown.predictions, SPLIT_SHOWN, out / "misclassified.png"),
         plots.weights_and_gradients(
-            model,
+            model.cpu(),
             train.images[:GRADIENT_BATCH],
             train.labels[:GRADIENT_BATCH],
             out / "weights_and_gradients.png",

@@ -4,7 +4,7 @@
 sqlite study under `outputs/`, so a second invocation adds trials to the same
 study. This callback runs before the sweeper opens the storage: it creates the
 database's directory (sqlite will not) and refuses to add trials measured by a
-different metric version than the study's first ones (pattern #10).
+different metric version than the study's first ones (metric versioning).
 """
 
 import sys

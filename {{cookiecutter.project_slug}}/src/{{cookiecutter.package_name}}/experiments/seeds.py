@@ -1,7 +1,8 @@
 """One variant over N seeds: each run's numbers, their mean, spread and confidence interval.
 
-The spread is what pattern #1 asks for before any comparison: how far apart
-two runs of the same code land by chance alone.
+The spread is what a reliable result needs before any comparison: how far apart
+two runs of the same code land by chance alone, and so the smallest difference
+(the MDE) that a comparison over this many seeds could detect.
 """
 
 from pathlib import Path

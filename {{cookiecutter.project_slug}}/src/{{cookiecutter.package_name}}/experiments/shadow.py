@@ -1,4 +1,4 @@
-"""Changes A and B measured apart and together (pattern #3, regression shadowing).
+"""Changes A and B measured apart and together (regression shadowing).
 
 Bundled, a big gain from B can hide a small loss from A. So the baseline, A, B
 and A+B are each trained over the same seeds and each compared with the
@@ -50,7 +50,7 @@ def shadowing_notes(comparisons: dict[str, Comparison]) -> list[str]:
     alone = {Verdict.REGRESSION: "a regression", Verdict.INCONCLUSIVE: "not shown to help"}
     return [
         f"A+B is a progression, but {label} alone is {alone[comparisons[label].verdict]}: "
-        "the bundle hides it (pattern #3); keep only the changes that progress on their own."
+        "the bundle hides it (regression shadowing); keep only the changes that progress on their own."
         for label in ("A", "B")
         if comparisons[label].verdict is not Verdict.PROGRESSION
     ]

@@ -1,6 +1,6 @@
 """The statistics of a handful of seeds: mean, spread, confidence interval, Welch's t-test.
 
-Pattern #1 (reliability of results): one run per side says nothing about the
+Reliable results: one run per side says nothing about the
 variance of the outcome, so every side is several seeds, and a change is called
 a progression or a regression only when Welch's t-test says the difference is
 unlikely to be seed noise. scipy does the statistics.
