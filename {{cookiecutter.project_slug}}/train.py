@@ -45,8 +45,8 @@ def train(cfg: DictConfig) -> float:
     )
 
     console.configure()
-    data = instantiate(cfg.data)
     L.seed_everything(cfg.seed, workers=True)
+    data = instantiate(cfg.data)
     data.prepare_data()
     record = provenance.build_record(cfg, git, ROOT, data.data_dir, run_dir)
     resume_from = None
