@@ -50,7 +50,7 @@ def shadowing_notes(comparisons: dict[str, Comparison]) -> list[str]:
     alone = {Verdict.REGRESSION: "a regression", Verdict.INCONCLUSIVE: "not shown to help"}
     return [
         f"A+B is a progression, but {label} alone is {alone[comparisons[label].verdict]}: "
-        "the bundle hides it (regression shadowing); keep only the changes that progress on their own."
+        "the bundle hides it (shadowing); keep only the changes that progress on their own."
         for label in ("A", "B")
         if comparisons[label].verdict is not Verdict.PROGRESSION
     ]
