@@ -10,7 +10,13 @@ from {{ cookiecutter.package_name }}.experiments import affected, compare, outpu
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts, resolve
 from {{ cookiecutter.package_name }}.experiments.diagnosis import DEFAULT_GOAL_ERROR, DEFAULT_TOLERANCE
 from {{ cookiecutter.package_name }}.experiments.runs import TRAIN_SCRIPT, Plan, Variant, parse_change
-from {{ cookiecutter.package_name }}.experiments.stats import DEFAULT_ALPHA, MIN_SEEDS
+from {{ cookiecutter.package_name }}.experiments.stats import (
+    DEFAULT_ALPHA,
+    MIN_SEEDS,
+    Analysis,
+    Method,
+    seeds_needed,
+)
 
 DEFAULT_SEEDS = 5
 DEFAULT_PROFILE = "fast"  # screening; confirm verdicts with --profile full
@@ -28,7 +34,8 @@ def project_root() -> Path:
 
 def out_dir(args: argparse.Namespace, root: Path) -> Path:
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    return args.out or root / OUTPUT_ROOT / f"{stamp}_{args.command}"
+    # absolute: the baseline trains in a worktree elsewhere, and its runs must land here
+    return (args.out or root / OUTPUT_ROOT / f"{stamp}_{args.command}").resolve()
 
 
 def plan_of(args: argparse.Namespace) -> Plan:
@@ -37,9 +44,27 @@ def plan_of(args: argparse.Namespace) -> Plan:
     return Plan(tuple(range(args.seeds)), args.profile, tuple(args.common), args.allow_dirty)
 
 
+def testing_of(args: argparse.Namespace) -> Analysis:
+    """--alpha, --test, --paired and --effect, refused before any training when they clash."""
+    if not 0 < args.alpha < 1:
+        raise UserError(f"--alpha {args.alpha}: a significance level is in (0, 1), e.g. 0.05.")
+    if args.effect is not None:
+        seeds_needed(args.effect, 1.0, args.alpha)  # refuses an effect of zero
+    method = Method(getattr(args, "test", Method.WELCH.value))
+    if getattr(args, "paired", False):
+        if method is Method.ASO:
+            raise UserError(
+                "--paired applies to the t-test; ASO compares the sides' distributions "
+                "without pairs: drop --paired or --test aso."
+            )
+        method = Method.PAIRED
+    return Analysis(args.alpha, method, args.effect)
+
+
 def run_seeds(args: argparse.Namespace, root: Path) -> None:
     ref, overrides = parse_change(args.change)
-    seeds.run_command(root, Variant("seeds", ref, overrides), plan_of(args), out_dir(args, root))
+    variant = Variant("seeds", ref, overrides)
+    seeds.run_command(root, variant, plan_of(args), testing_of(args), out_dir(args, root))
 
 
 def run_compare(args: argparse.Namespace, root: Path) -> None:
@@ -51,7 +76,8 @@ def run_compare(args: argparse.Namespace, root: Path) -> None:
             Variant("experiment", ref, overrides),
         ]
 
-    compare.run_command("compare", root, build, plan_of(args), args.alpha, out_dir(args, root))
+    plan, testing = plan_of(args), testing_of(args)
+    compare.run_command("compare", root, build, plan, testing, out_dir(args, root))
 
 
 def run_shadow(args: argparse.Namespace, root: Path) -> None:
@@ -63,7 +89,7 @@ def run_shadow(args: argparse.Namespace, root: Path) -> None:
         root,
         build,
         plan_of(args),
-        args.alpha,
+        testing_of(args),
         out_dir(args, root),
         more_notes=shadow.shadowing_notes,
     )
@@ -144,22 +170,42 @@ def parser() -> argparse.ArgumentParser:
         help="train the working tree with uncommitted changes (runs marked dirty)",
     )
     training.add_argument("--out", type=Path, help=f"output directory (default {OUTPUT_ROOT}/...)")
-    testing = argparse.ArgumentParser(add_help=False)
-    testing.add_argument(
+    power = argparse.ArgumentParser(add_help=False)
+    power.add_argument(
         "--alpha",
         type=float,
         default=DEFAULT_ALPHA,
         help=f"significance level (default {DEFAULT_ALPHA})",
     )
+    power.add_argument(
+        "--effect",
+        type=float,
+        metavar="X",
+        help="a difference of the metric that matters: print how many seeds per side detect it",
+    )
+    testing = argparse.ArgumentParser(add_help=False)
+    testing.add_argument(
+        "--test",
+        choices=[Method.WELCH.value, Method.ASO.value],
+        default=Method.WELCH.value,
+        help="welch: Welch's t-test (default); aso: Almost Stochastic Order (deepsig)",
+    )
+    testing.add_argument(
+        "--paired",
+        action="store_true",
+        help="pair runs by seed and use the paired t-test (same seeds: same init, data order)",
+    )
 
     seeding = commands.add_parser(
-        "seeds", parents=[training], help="one variant over N seeds: mean, std, CI"
+        "seeds", parents=[training, power], help="one variant over N seeds: mean, std, CI, MDE"
     )
     seeding.add_argument("change", nargs="*", help=f"{CHANGE_HELP}; default: the working tree")
     seeding.set_defaults(run=run_seeds)
 
     comparing = commands.add_parser(
-        "compare", parents=[training, testing], help="baseline vs experiment: Welch's t-test"
+        "compare",
+        parents=[training, power, testing],
+        help="baseline vs experiment: a t-test (or ASO), MDE, P(better)",
     )
     comparing.add_argument(
         "--baseline",
@@ -178,7 +224,9 @@ def parser() -> argparse.ArgumentParser:
     comparing.set_defaults(run=run_compare)
 
     shadowing = commands.add_parser(
-        "shadow", parents=[training, testing], help="baseline, A, B, A+B: no hidden regression"
+        "shadow",
+        parents=[training, power, testing],
+        help="baseline, A, B, A+B: no hidden regression (Holm-adjusted)",
     )
     shadowing.add_argument("--a", nargs="+", required=True, metavar="CHANGE", help=CHANGE_HELP)
     shadowing.add_argument("--b", nargs="+", required=True, metavar="CHANGE", help=CHANGE_HELP)

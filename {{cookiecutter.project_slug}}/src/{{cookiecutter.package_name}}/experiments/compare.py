@@ -1,4 +1,4 @@
-"""A baseline against an experiment, N seeds each, re-run now: Welch's t-test and a verdict.
+"""A baseline against an experiment, N seeds each, re-run now: a t-test, power and a verdict.
 
 Refuses to compare numbers that are not comparable (metric versioning): runs whose
 metric versions or data versions differ. The metric versions are checked
@@ -32,7 +32,17 @@ from {{ cookiecutter.package_name }}.experiments.runs import (
     metric_version_of,
     train_seeds,
 )
-from {{ cookiecutter.package_name }}.experiments.stats import CONFIDENCE, Comparison, Summary
+from {{ cookiecutter.package_name }}.experiments.stats import (
+    ASO_THRESHOLD,
+    CONFIDENCE,
+    POWER,
+    Analysis,
+    Comparison,
+    Method,
+    Summary,
+    Verdict,
+    adjusted,
+)
 from {{ cookiecutter.package_name }}.metrics import REPORTED
 
 BASELINE_REF = "main"
@@ -123,7 +133,7 @@ def branches(runs: list[Run]) -> list[str]:
 
 
 def summarize(runs: list[Run]) -> Summary:
-    return Summary(tuple(run.value for run in runs))
+    return Summary(tuple(run.value for run in runs), seeds=tuple(run.seed for run in runs))
 
 
 def provenance_row(variant: Variant, runs: list[Run]) -> list[str]:
@@ -144,28 +154,137 @@ def result_row(variant: Variant, runs: list[Run], comparison: Comparison | None)
     summary = summarize(runs) if comparison is None else comparison.experiment
     spread = f"{number(summary.mean, DIGITS)} ± {number(summary.std, DIGITS)}"
     if comparison is None:
-        return [variant.label, spread, "-", "-", "-", "baseline"]
+        return [variant.label, spread, "-", "-", "-", "-", "baseline"]
     test = comparison.test
+    if comparison.method is Method.ASO:
+        evidence = number(comparison.aso[0], 2)
+    else:
+        evidence = p_value(comparison.p_value)
     return [
         variant.label,
         spread,
         f"{signed(comparison.difference, DIGITS)} "
         f"[{signed(test.low, DIGITS)}, {signed(test.high, DIGITS)}]",
-        p_value(test.p_value),
+        evidence,
         number(comparison.effect_size, 2),
+        number(comparison.detectable_effect, DIGITS),
         comparison.verdict.value,
     ]
 
 
 def against_baseline(
-    variants: Sequence[Variant], results: dict[str, list[Run]], alpha: float
+    variants: Sequence[Variant], results: dict[str, list[Run]], testing: Analysis
 ) -> dict[str, Comparison]:
-    """Every variant after the first (the baseline) compared with it."""
+    """Every variant after the first (the baseline) compared with it, adjusted when several."""
     baseline = summarize(results[variants[0].label])
-    return {
-        variant.label: Comparison(baseline, summarize(results[variant.label]), alpha)
-        for variant in variants[1:]
-    }
+    return adjusted(
+        {
+            variant.label: Comparison(
+                baseline, summarize(results[variant.label]), testing.alpha, testing.method
+            )
+            for variant in variants[1:]
+        }
+    )
+
+
+def evidence_column(comparisons: dict[str, Comparison]) -> str:
+    first = next(iter(comparisons.values()))
+    if first.method is Method.ASO:
+        return "ε_min"
+    return "Holm p" if first.adjusted_p is not None else "p"
+
+
+def test_notes(comparisons: dict[str, Comparison]) -> list[str]:
+    """What the evidence column means and what decides the verdict."""
+    first = next(iter(comparisons.values()))
+    alpha, count = first.alpha, len(comparisons)
+    mde = (
+        f"MDE: the smallest |Δ| that these seeds detect at alpha = {alpha} with "
+        f"{percent(POWER, 0)} power, from the spread measured here (statsmodels)."
+    )
+    if first.method is Method.ASO:
+        also = f", Bonferroni over the {count} comparisons" if count > 1 else ""
+        return [
+            "Δ: variant mean - baseline mean, with its t interval; d: Cohen's d; " + mde,
+            "ε_min: Almost Stochastic Order (deepsig), how far 'the variant is better' is "
+            f"violated (0: always better), at confidence {1 - alpha:g}{also}. Verdict: a "
+            f"progression when ε_min < {ASO_THRESHOLD}, a regression when the reverse "
+            f"ε_min (JSON: aso_eps_min_reverse) is < {ASO_THRESHOLD}, else inconclusive.",
+        ]
+    test = "the paired t-test over seeds" if first.method is Method.PAIRED else "Welch's t-test"
+    holm = (
+        f"Holm p: {test}, Holm-adjusted over the {count} comparisons with the baseline "
+        f"(statsmodels), so that together they keep alpha = {alpha}; the verdicts use it, "
+        "the Δ intervals are unadjusted."
+        if first.adjusted_p is not None
+        else f"p: {test}."
+    )
+    return [
+        f"Δ: variant mean - baseline mean, with its confidence interval; {holm} "
+        f"d: Cohen's d (effect size). {mde}",
+        f"Verdict at alpha = {alpha}: a progression or a regression when p < alpha; "
+        "otherwise inconclusive.",
+    ]
+
+
+def inconclusive_notes(comparisons: dict[str, Comparison]) -> list[str]:
+    """Why a verdict is inconclusive: a Δ below the MDE could be seed noise or a real effect."""
+    notes = []
+    for label, comparison in comparisons.items():
+        if comparison.verdict is not Verdict.INCONCLUSIVE:
+            continue
+        shift, mde = abs(comparison.difference), comparison.detectable_effect
+        seeds = f"{comparison.experiment.n} seeds per side"
+        fewer = "; `--paired` often needs fewer" if comparison.method is Method.WELCH else ""
+        if shift < mde:
+            notes.append(
+                f"{label} is inconclusive: |Δ| = {number(shift, DIGITS)} is below the MDE "
+                f"{number(mde, DIGITS)}, so {seeds} cannot tell it from seed noise; that is "
+                f"no evidence of no effect. `--effect X` prints how many seeds detect a Δ of X"
+                f"{fewer}."
+            )
+        else:
+            notes.append(
+                f"{label} is inconclusive although |Δ| = {number(shift, DIGITS)} reaches the "
+                f"MDE {number(mde, DIGITS)}: {seeds} detect such a Δ only {percent(POWER, 0)} "
+                "of the time; more seeds narrow the interval."
+            )
+    return notes
+
+
+def chance_table(title: str, comparisons: dict[str, Comparison], testing: Analysis) -> Table:
+    """P(better) for every variant, the pairing's correlation, seeds for --effect."""
+    columns = ["variant", f"P(better) [{percent(CONFIDENCE, 0)} CI]"]
+    paired = testing.method is Method.PAIRED
+    if paired:
+        columns.append("r")
+    if testing.effect is not None:
+        columns.append(f"seeds for Δ = {testing.effect:g}")
+    rows = []
+    for label, comparison in comparisons.items():
+        chance, low, high = comparison.improvement
+        row = [label, f"{number(chance, 2)} [{number(low, 2)}, {number(high, 2)}]"]
+        if paired:
+            row.append(number(comparison.correlation, 2))
+        if testing.effect is not None:
+            row.append(str(comparison.seeds_for(testing.effect)))
+        rows.append(row)
+    notes = [
+        "P(better): the chance that a run of the variant beats a run of the baseline, over "
+        "every pair of runs (Agarwal et al. 2021), with a percentile-bootstrap interval "
+        "(scipy); 0.5 is a coin toss."
+    ]
+    if paired:
+        notes.append(
+            "r: the correlation of the two sides over seeds; pairing gains power when r > 0."
+        )
+    if testing.effect is not None:
+        notes.append(
+            f"seeds for Δ: per side, for a t-test to detect |Δ| = {testing.effect:g} at "
+            f"alpha = {testing.alpha} with {percent(POWER, 0)} power, at the spread measured here."
+        )
+    command = title.split(":", 1)[0]  # the table is narrow: a short title
+    return Table(f"{command}: P(better)", columns, rows, notes)
 
 
 def what_ran(
@@ -194,31 +313,33 @@ def tables(
     results: dict[str, list[Run]],
     comparisons: dict[str, Comparison],
     plan: Plan,
+    testing: Analysis,
 ) -> list[Table]:
-    """Two tables, one row per variant: what ran, and what it scored against the baseline."""
-    alpha = next(iter(comparisons.values())).alpha
+    """Three tables: what ran, what it scored against the baseline, P(better) and seeds."""
     ran = what_ran(title, variants, results, plan)
     scored = Table(
         f"{title}: {REPORTED}, seeds {', '.join(map(str, plan.seeds))}, {plan.profile} profile",
-        ["variant", "mean ± std", f"Δ [{percent(CONFIDENCE, 0)} CI]", "p", "d", "verdict"],
+        [
+            "variant",
+            "mean ± std",
+            f"Δ [{percent(CONFIDENCE, 0)} CI]",
+            evidence_column(comparisons),
+            "d",
+            "MDE",
+            "verdict",
+        ],
         [
             result_row(variant, results[variant.label], comparisons.get(variant.label))
             for variant in variants
         ],
-        [
-            "Δ: variant mean - baseline mean, with its confidence interval; p: Welch's t-test; "
-            "d: Cohen's d (effect size).",
-            f"Verdict at alpha = {alpha}: a progression or a regression when p < alpha; "
-            "otherwise inconclusive: the difference could be seed noise, and more seeds "
-            "narrow the interval.",
-        ],
+        test_notes(comparisons) + inconclusive_notes(comparisons),
     )
     if plan.profile != FULL_PROFILE:
         scored.notes.append(
             f"The {plan.profile} profile screens changes: confirm a verdict with "
             "`--profile full` before merging (see the README)."
         )
-    return [ran, scored]
+    return [ran, scored, chance_table(title, comparisons, testing)]
 
 
 def record(
@@ -226,6 +347,7 @@ def record(
     results: dict[str, list[Run]],
     comparisons: dict[str, Comparison],
     plan: Plan,
+    testing: Analysis,
 ) -> dict:
     """The JSON twin of the tables, with every run's provenance summary."""
     return {
@@ -243,7 +365,9 @@ def record(
                 "data_version": results[variant.label][0].data_version,
                 "summary": summarize(results[variant.label]).as_dict(),
                 "against_baseline": (
-                    comparisons[variant.label].as_dict() if variant.label in comparisons else None
+                    comparisons[variant.label].as_dict(testing.effect)
+                    if variant.label in comparisons
+                    else None
                 ),
                 "runs": [run.as_dict() for run in results[variant.label]],
             }
@@ -257,7 +381,7 @@ def run_command(
     root: Path,
     build: Callable[[Checkouts], list[Variant]],
     plan: Plan,
-    alpha: float,
+    testing: Analysis,
     out_dir: Path,
     more_notes: Callable[[dict[str, Comparison]], list[str]] | None = None,
 ) -> dict[str, Comparison]:
@@ -266,19 +390,20 @@ def run_command(
         variants = build(checkouts)
         results = measure(checkouts, variants, plan, out_dir)
         untrained = affected.untrained_moves(checkouts, variants, results)
-    comparisons = against_baseline(variants, results, alpha)
+    comparisons = against_baseline(variants, results, testing)
     title = f"{command}: {', '.join(results)}"
-    shown = tables(title, variants, results, comparisons, plan)
+    shown = tables(title, variants, results, comparisons, plan, testing)
     if more_notes:
-        shown[-1].notes += more_notes(comparisons)
-    shown[-1].notes += untrained
+        shown[1].notes += more_notes(comparisons)
+    shown[1].notes += untrained
     for table in shown:
         table.show()
     data = {
         "command": command,
-        "alpha": alpha,
+        "alpha": testing.alpha,
+        "test": testing.method.value,
         "untrained_modes_moved": untrained,
-        **record(variants, results, comparisons, plan),
+        **record(variants, results, comparisons, plan, testing),
     }
     save(out_dir, command, title, shown, data)
     return comparisons

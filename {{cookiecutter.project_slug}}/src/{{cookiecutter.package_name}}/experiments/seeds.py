@@ -9,13 +9,30 @@ from pathlib import Path
 
 from {{ cookiecutter.package_name }}.experiments import environments
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
-from {{ cookiecutter.package_name }}.experiments.compare import describe_code, measure, summarize
+from {{ cookiecutter.package_name }}.experiments.compare import DIGITS, describe_code, measure, summarize
 from {{ cookiecutter.package_name }}.experiments.output import Table, number, percent, save, shown
 from {{ cookiecutter.package_name }}.experiments.runs import Plan, Run, Variant
+from {{ cookiecutter.package_name }}.experiments.stats import POWER, Analysis, seeds_needed
 from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
 
 
-def table(variant: Variant, runs: list[Run], plan: Plan) -> Table:
+def power_notes(runs: list[Run], testing: Analysis) -> list[str]:
+    """The MDE of a comparison of two sides like this one, and the seeds for --effect."""
+    summary = summarize(runs)
+    at = f"at alpha = {testing.alpha} with {percent(POWER, 0)} power (statsmodels)"
+    notes = [
+        f"MDE: with this spread, a comparison of {summary.n} seeds per side detects a "
+        f"difference of {number(summary.detectable_effect(testing.alpha), DIGITS)} {at}."
+    ]
+    if testing.effect is not None:
+        needed = seeds_needed(testing.effect, summary.std, testing.alpha)
+        notes.append(
+            f"Detecting a difference of {testing.effect:g} needs {needed} seeds per side {at}."
+        )
+    return notes
+
+
+def table(variant: Variant, runs: list[Run], plan: Plan, testing: Analysis) -> Table:
     summary = summarize(runs)
     low, high = summary.interval
     first = runs[0]
@@ -29,6 +46,7 @@ def table(variant: Variant, runs: list[Run], plan: Plan) -> Table:
         [
             f"{REPORTED}: mean {number(summary.mean)} ± {number(summary.std)} (std), "
             f"{percent(summary.confidence, 0)} CI of the mean [{number(low)}, {number(high)}]",
+            *power_notes(runs, testing),
             f"commit {describe_code(runs)}, metric version {first.metric_version}, "
             f"data version {first.data_version[:12]}, environment {environments.shown_digest(runs)}"
             + (f"; every run had {' '.join(plan.common)}" if plan.common else ""),
@@ -38,17 +56,19 @@ def table(variant: Variant, runs: list[Run], plan: Plan) -> Table:
     )
 
 
-def run_command(root: Path, variant: Variant, plan: Plan, out_dir: Path) -> list[Run]:
+def run_command(
+    root: Path, variant: Variant, plan: Plan, testing: Analysis, out_dir: Path
+) -> list[Run]:
     with Checkouts(root) as checkouts:
         runs = measure(checkouts, [variant], plan, out_dir)[variant.label]
-    shown_table = table(variant, runs, plan)
+    shown_table = table(variant, runs, plan, testing)
     shown_table.show()
     data = {
         "variant": {"ref": variant.ref, "overrides": list(variant.overrides)},
         "profile": plan.profile,
         "common_overrides": list(plan.common),
         "metric": REPORTED,
-        "summary": summarize(runs).as_dict(),
+        "summary": summarize(runs).as_dict(testing.alpha, testing.effect),
         "runs": [run.as_dict() for run in runs],
     }
     save(out_dir, "seeds", shown_table.title, [shown_table], data)
