@@ -14,9 +14,11 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/activate requirements-dev.txt constraints.txt
+# torch first (constraints.txt: the CPU build), then every other package at its pinned version
+# (requirements-dev.lock, from requirements-dev.txt by `make lock`).
+$(VENV)/.installed: $(BIN)/activate requirements-dev.lock constraints.txt
 	$(BIN)/python -m pip install --quiet -r constraints.txt
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
 	touch $@
 
 demo: $(VENV)/.installed

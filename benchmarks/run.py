@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                 # `make bench`; about 5 minutes on 2 cores
     python benchmarks/run.py --repeats 5 --wait-for-load 1.5
+    python benchmarks/run.py --only install  # one section; its rows replace those on the page
 
 Bakes the default project into a temporary directory and runs it from there with
 `PYTHONPATH=src` (nothing is installed). Every number comes from this one run:
@@ -48,6 +49,10 @@ MAX_STARTUP_EXTRA_S = 1.0
 MAX_PYTEST_S = 60.0
 MAX_PEAK_GIB = 1.5
 MIN_COMPILE_GAIN = 0.9  # compile=true stays off by default unless it makes epochs 10% faster
+MAX_INSTALL_S = 180.0  # the README's Setup on a fresh virtual environment with torch installed
+PIP_RESOLUTION_CAP_S = 600.0  # pip's resolver is stopped here: "more than 10 min"
+TORCH = "torch==2.13.0"  # the README's first Setup step: the CPU build on this machine's disk
+LOCK_FILE = "requirements.lock"
 
 PEAK_RSS = (  # runs a command and prints its largest process's peak resident memory in bytes
     "import resource, subprocess, sys\n"
@@ -285,7 +290,76 @@ def memory(bench: Bench) -> list[Result]:
     ]
 
 
-SECTIONS: tuple[Callable[[Bench], list[Result]], ...] = (startup, memory, suite, epochs, profiles)
+def fresh_venv(bench: Bench, name: str) -> Path:
+    """A new virtual environment with torch installed (not timed), as the README starts."""
+    venv = bench.project.parent / name
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    quiet(subprocess.run([python, "-m", "pip", "install", "--quiet", TORCH], **QUIET))
+    return python
+
+
+QUIET = {"capture_output": True, "text": True, "check": False}  # pip warns of every index path
+
+
+def quiet(done: subprocess.CompletedProcess) -> None:
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, done.args))} failed:\n{done.stderr[-3000:]}")
+
+
+def timed_install(bench: Bench, python: Path, args: list[str]) -> float | None:
+    """Seconds of `pip install <args>` in the bake with an empty cache; None past the cap."""
+    cache = python.parents[1] / "pip-cache"  # cold: every package is downloaded, as for a new user
+    started = time.perf_counter()
+    command = [python, "-m", "pip", "install", "--quiet", "--cache-dir", str(cache), *args]
+    try:
+        quiet(subprocess.run(command, cwd=bench.project, timeout=PIP_RESOLUTION_CAP_S, **QUIET))
+    except subprocess.TimeoutExpired:
+        return None
+    return time.perf_counter() - started
+
+
+def install(bench: Bench) -> list[Result]:
+    """The README's Setup from a fresh venv: from the lock, and with pip resolving the ranges."""
+    pip_version = subprocess.run(
+        [sys.executable, "-c", "import ensurepip; print(ensurepip.version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ways = {
+        f"`pip install -r {LOCK_FILE} -e .[dev]` (the lock)": ["-r", LOCK_FILE, "-e", ".[dev]"],
+        "`pip install -e .[dev]` (pip resolves the ranges)": ["-e", ".[dev]"],
+    }
+    results = []
+    for index, (way, args) in enumerate(ways.items()):
+        seconds = timed_install(bench, fresh_venv(bench, f"venv-{index}"), args)
+        cap = f"more than {PIP_RESOLUTION_CAP_S / 60:g} min"
+        results.append(
+            Result(
+                f"fresh venv with {TORCH}, then {way}",
+                f"<= {MAX_INSTALL_S / 60:g} min",
+                [seconds or PIP_RESOLUTION_CAP_S],
+                "s",
+                seconds is not None and seconds <= MAX_INSTALL_S,
+                f"pip {pip_version} (a new venv's), empty cache: every package downloaded "
+                f"from PyPI; a pip still resolving at {PIP_RESOLUTION_CAP_S / 60:g} min is stopped "
+                f"and shown as {cap!r}; measured "
+                f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at load {os.getloadavg()[0]:.2f}",
+                shown=None if seconds is not None else cap,
+            )
+        )
+    return results
+
+
+SECTIONS: tuple[Callable[[Bench], list[Result]], ...] = (
+    startup,
+    memory,
+    suite,
+    epochs,
+    profiles,
+    install,
+)
 
 
 def wait_for_load(threshold: float, max_wait_s: float) -> None:
@@ -351,6 +425,9 @@ def page(bench: Bench, results: list[Result]) -> str:
             "  (`torch.compile`); the first compiled epoch is reported separately.",
             "- **Start-up**: each command's wall time minus that of `python -c pass`, interleaved.",
             "- **Memory**: the largest process's peak resident set (`getrusage`).",
+            "- **Install**: a new virtual environment with `pip install torch==2.13.0` (the",
+            "  README's first Setup step, not timed), then the timed install in the bake, with",
+            "  an empty pip cache; the pip is the one `python -m venv` brings.",
             "",
             "## What keeps a Lightning epoch close to a plain loop",
             "",
@@ -373,13 +450,35 @@ def page(bench: Bench, results: list[Result]) -> str:
     )
 
 
+def merged(existing: str, fresh: str) -> str:
+    """The existing page with the fresh page's rows in place of the same claims' rows."""
+    rows = [line for line in fresh.splitlines() if line.startswith("| ") and "---" not in line]
+    lines = existing.splitlines()
+    for row in rows[1:]:  # the first is the header
+        claim = row.split(" | ")[0]
+        same = [index for index, line in enumerate(lines) if line.split(" | ")[0] == claim]
+        if same:
+            lines[same[0]] = row
+        else:
+            last = max(index for index, line in enumerate(lines) if line.startswith("| "))
+            lines.insert(last + 1, row)
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--wait-for-load", type=float, help="first wait until the load is below")
     parser.add_argument("--max-wait", type=float, default=600, help="seconds, for --wait-for-load")
     parser.add_argument("--page", type=Path, default=PAGE, help="where to write the markdown")
+    parser.add_argument(
+        "--only",
+        choices=[section.__name__ for section in SECTIONS],
+        action="append",
+        help="run these sections; their rows replace the same claims' rows on the page",
+    )
     args = parser.parse_args()
+    sections = [section for section in SECTIONS if not args.only or section.__name__ in args.only]
     if args.wait_for_load is not None:
         wait_for_load(args.wait_for_load, args.max_wait)
 
@@ -387,7 +486,7 @@ def main() -> None:
         project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=scratch))
         bench = Bench(project, args.repeats)
         results: list[Result] = []
-        for section in SECTIONS:
+        for section in sections:
             bench.note_load(f"before {section.__name__}")
             results += section(bench)
         bench.note_load("end")
@@ -395,7 +494,8 @@ def main() -> None:
     for result in results:
         verdict = "met" if result.passed else "MISSED"
         print(f"{verdict:6} {result.claim}: {result.measured()} (goal {result.goal}) {result.note}")
-    args.page.write_text(page(bench, results))
+    whole = page(bench, results)
+    args.page.write_text(merged(args.page.read_text(), whole) if args.only else whole)
     print(f"wrote {args.page}")
     sys.exit(0 if all(result.passed for result in results) else 1)
 

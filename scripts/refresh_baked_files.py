@@ -5,10 +5,12 @@ The generated project commits three files that only running its code can write:
 fingerprint (`tests/behaviour.json`). After changing the template's metric code, any
 config or the training code, run `make refresh` and review the diff.
 A fourth, `requirements.lock`, needs PyPI: `make lock` (`--lock`) after changing
-the baked pyproject.toml's dependencies; `make refresh` writes it too.
+the baked pyproject.toml's dependencies; `make refresh` writes it too. `make lock`
+also re-locks the template's own environment, `requirements-dev.lock`.
 """
 
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -28,6 +30,33 @@ LOCK_FILE = "requirements.lock"
 # The lock serves every bake: it is resolved for the lowest Python the template offers.
 LOWEST_PYTHON = "3.10"
 SENTINEL_PROJECT = re.compile(r"\bsentinel \(pyproject\.toml\)")
+DEV_REQUIREMENTS = ("requirements-dev.txt", "constraints.txt")
+DEV_LOCK = TEMPLATE / "requirements-dev.lock"
+DEV_DIGEST_LINE = "# requirements-dev.txt + constraints.txt sha256: "
+TEMPLATE_PYTHON = "3.11"  # what the template's CI and .venv run
+TORCH_LEFT_OUT = "torch ; sys_platform == 'never'\n"  # constraints.txt installs it first
+
+
+def dev_digest() -> str:
+    """What requirements-dev.lock was resolved from; tests/test_lock.py checks it."""
+    return hashlib.sha256(
+        b"".join((TEMPLATE / name).read_bytes() for name in DEV_REQUIREMENTS)
+    ).hexdigest()
+
+
+def refresh_dev_lock() -> None:
+    """Pin the template's own environment; uv keeps the old pins where they still fit."""
+    from uv import find_uv_bin
+
+    with tempfile.TemporaryDirectory() as scratch:
+        overrides = Path(scratch) / "overrides.txt"
+        overrides.write_text(TORCH_LEFT_OUT)
+        command = [find_uv_bin(), "pip", "compile", DEV_REQUIREMENTS[0], "--quiet"]
+        command += [f"--python-version={TEMPLATE_PYTHON}", f"--overrides={overrides}"]
+        command += ["--custom-compile-command=make lock", f"--output-file={DEV_LOCK}"]
+        subprocess.run(command, cwd=TEMPLATE, check=True)
+    DEV_LOCK.write_text(f"{DEV_DIGEST_LINE}{dev_digest()}\n" + DEV_LOCK.read_text())
+    print(f"wrote {DEV_LOCK.relative_to(TEMPLATE)}")
 
 
 def run(args: list[str], cwd: Path) -> None:
@@ -61,6 +90,7 @@ def main() -> None:
         )
         refresh_lock(baked)
         if args.lock:
+            refresh_dev_lock()
             return
         (baked / "metric.lock").unlink()
         shutil.rmtree(baked / SNAPSHOTS, ignore_errors=True)

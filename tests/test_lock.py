@@ -5,8 +5,10 @@ the machine first (`pip install torch==2.13.0`, the CPU build on disk here and o
 PyTorch's CPU index in CI), then the README's one locked install, then the fast suite.
 """
 
+import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -16,9 +18,20 @@ from packaging.utils import canonicalize_name
 
 from .conftest import BAKES, TEMPLATE, run
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, which pytest installs there
+    import tomli as tomllib
+
 LOCK_FILE = "requirements.lock"
 TORCH = "torch==2.13.0"  # the README's first Setup step
 LOCKED_INSTALL = ["-r", LOCK_FILE, "-e", ".[dev]"]  # the README's second
+# The template's own environment: `make` installs requirements-dev.lock, which `make lock`
+# resolves from these two files and stamps with their digest.
+DEV_REQUIREMENTS = ("requirements-dev.txt", "constraints.txt")
+DEV_LOCK = TEMPLATE / "requirements-dev.lock"
+DEV_DIGEST = re.compile(r"^# requirements-dev\.txt \+ constraints\.txt sha256: (\w+)$", re.M)
+REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", re.M)
 
 
 def bake(cookies, answers: dict) -> Path:
@@ -38,6 +51,22 @@ def test_every_bake_ships_a_lock_that_matches_its_pyproject(cookies_session, nam
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
     done = run(lock_command(project, "--check"), project, env=env)
     assert f"{LOCK_FILE} matches pyproject.toml" in done.stdout
+
+
+def test_the_templates_own_lock_matches_its_requirements():
+    digest = hashlib.sha256(b"".join((TEMPLATE / name).read_bytes() for name in DEV_REQUIREMENTS))
+    found = DEV_DIGEST.search(DEV_LOCK.read_text())
+    assert found, f"{DEV_LOCK.name} has no digest line: run `make lock`"
+    assert found.group(1) == digest.hexdigest(), f"{DEV_LOCK.name} is stale: run `make lock`"
+
+
+def test_the_template_environment_has_every_package_a_bake_declares(cookies_session):
+    """The slow tier pip-installs bakes into .venv: a package it lacked would come unpinned."""
+    project = tomllib.loads((bake(cookies_session, {}) / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + project["optional-dependencies"]["dev"]
+    template = (TEMPLATE / DEV_REQUIREMENTS[0]).read_text()
+    provided = {canonicalize_name(name) for name in REQUIREMENT_NAME.findall(template)}
+    assert {canonicalize_name(Requirement(spec).name) for spec in declared} - provided == set()
 
 
 def locked_versions(lock: Path) -> dict[str, str]:
