@@ -34,7 +34,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-ROOT = Path(__file__).resolve().parents[2]  # the project root (src/<package>/ is two below)
+ROOT = Path(__file__).resolve().parents[2]  # the project root, two above this file
 RECORD_FILE = Path("tests") / "behaviour.json"
 STEPS = 5  # enough for the optimizer, its state and the schedule to matter; a second at most
 SEED = 0
