@@ -8,13 +8,14 @@ plots, and an Optuna search that resumes from its storage. The bake is copied
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import run
+from .conftest import TEMPLATE, run
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +29,8 @@ BASE_LR, NEW_LR = "3.0e-3", "1.0e-2"  # the CNN's learning rate in configs/mode/
 BASE_WIDTH, NEW_WIDTH = "channels: [16, 32]", "channels: [32, 64]"  # the CNN's fast width
 JOBLIB = "hydra/launcher=joblib"  # Hydra's launcher for parallel jobs on one machine
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+EFFECT = "0.005"  # the difference of interest in docs/compare-experiments.md's example
+DOCUMENTED = TEMPLATE / "docs" / "compare-experiments.md"
 REPORT_FIGURES = (
     "learning_curves.png",
     "confusion_matrix.png",
@@ -81,8 +84,27 @@ def repo(installed_project: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def compared(repo: Path) -> tuple[Path, str]:
     """`compare` from the lr branch: main re-run now against the working tree."""
     out = repo / "outputs" / "compare"
-    done = tool(repo, "compare", "--seeds", SEEDS, "--common", QUIET, "--out", str(out))
+    args = ("--seeds", SEEDS, "--common", QUIET, "--effect", EFFECT, "--out", str(out))
+    done = tool(repo, "compare", *args)
     return out, done.stdout
+
+
+def headers(text: str) -> list[list[str]]:
+    """The column headers of every table in a printed output."""
+    return [
+        re.split(r"\s{2,}", line.strip())
+        for line in text.splitlines()
+        if line.strip().startswith("variant ")
+    ]
+
+
+def documented_example() -> tuple[str, dict]:
+    """docs/compare-experiments.md's example output, and its JSON."""
+    page = DOCUMENTED.read_text()
+    example = page[page.index("<!-- example output:") :]
+    text = example[example.index("```text\n") + 8 : example.index("```\n")]
+    record = example[example.index("```json\n") + 8 :]
+    return text, json.loads(record[: record.index("```")])
 
 
 def test_compare_prints_both_sides_p_value_and_verdict(compared):
@@ -99,6 +121,29 @@ def test_compare_prints_both_sides_p_value_and_verdict(compared):
     assert verdict["verdict"] in printed
     markdown = (out / "compare.md").read_text()
     assert "| baseline |" in markdown and "| experiment |" in markdown
+
+
+def test_compare_says_what_an_inconclusive_verdict_could_miss(compared):
+    out, printed = compared
+    verdict = json.loads((out / "compare.json").read_text())["variants"][1]["against_baseline"]
+    assert 0 < verdict["mde"] < 1 and verdict["power"] == 0.8
+    assert f"{verdict['mde']:.3f}" in printed and "P(better)" in printed
+    assert verdict["seeds_for_effect"] >= 2 and verdict["effect"] == float(EFFECT)
+    low, high = (
+        verdict["probability_of_improvement_ci_low"],
+        verdict["probability_of_improvement_ci_high"],
+    )
+    assert 0 <= low <= verdict["probability_of_improvement"] <= high <= 1
+
+
+def test_the_documented_example_has_the_columns_and_keys_of_a_real_run(compared):
+    out, printed = compared
+    text, documented = documented_example()
+    assert f"--effect {EFFECT}" in DOCUMENTED.read_text().replace("\n", " ")
+    real = headers(printed)
+    assert headers(text) and all(header in real for header in headers(text))
+    verdict = json.loads((out / "compare.json").read_text())["variants"][1]["against_baseline"]
+    assert documented.keys() == verdict.keys()
 
 
 def test_compare_reruns_main_and_trains_the_branch_with_its_learning_rate(repo, compared):
@@ -132,6 +177,13 @@ def test_shadow_prints_baseline_a_b_and_a_plus_b(repo):
     assert labels == ["baseline", "A", "B", "A+B"]
     rows = [line.split()[0] for line in done.stdout.splitlines() if " ± 0." in line]
     assert rows == labels  # the results table: one row per variant
+    assert "Holm p" in done.stdout  # three comparisons at one alpha: Holm-adjusted
+    for variant in result["variants"][1:]:
+        assert variant["against_baseline"]["adjustment"] == "holm"
+        assert (
+            variant["against_baseline"]["p_value_adjusted"]
+            >= variant["against_baseline"]["p_value"]
+        )
     (merge,) = result["variants"][3]["git_commits"]  # A+B: the two branches merged
     assert git(repo, "rev-parse", f"{merge}^1", f"{merge}^2").split() == [
         git(repo, "rev-parse", "exp/lr"),
