@@ -41,7 +41,7 @@ def bake(cookies, answers: dict) -> Path:
 
 
 def lock_command(project: Path, *args: str) -> list[str]:
-    package = next(path.name for path in (project / "src").iterdir() if path.is_dir())
+    package = next(path.parent.name for path in (project / "src").glob("*/lockfile.py"))
     return [sys.executable, "-m", f"{package}.lockfile", *args]
 
 
