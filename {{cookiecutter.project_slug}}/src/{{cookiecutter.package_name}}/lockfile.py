@@ -107,7 +107,10 @@ def minimum_python(pyproject: Path) -> str:
 
 def write(root: Path, python_version: str | None = None) -> Path:
     """Resolve pyproject.toml with uv and write the lock (uv is in the dev extra)."""
-    from uv import find_uv_bin  # only re-locking needs uv, from the dev extra
+    try:
+        from uv import find_uv_bin  # only re-locking needs uv, from the dev extra
+    except ModuleNotFoundError:
+        raise UserError('uv is not installed: `pip install -e ".[dev]"` brings it.') from None
 
     pyproject = root / PYPROJECT
     with tempfile.TemporaryDirectory() as scratch:
