@@ -70,8 +70,12 @@ def test_a_change_to_what_defines_the_metric_moves_it(package, change):
 
 def test_a_change_to_training_alone_leaves_it_unchanged(package):
     before = metrics.fingerprint(package)
-    smoothed = "F.cross_entropy(logits, labels, label_smoothing=0.1)"
-    edit(package, "model.py", "F.cross_entropy(logits, labels)", smoothed)
+    hook = "    def configure_optimizers("
+    clipping = (
+        "    def on_before_optimizer_step(self, optimizer) -> None:\n"
+        "        torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)\n\n"
+    )
+    edit(package, "model.py", hook, clipping + hook)  # gradient clipping added
     edit(package, "data/arrays.py", '_loader("train", shuffle=True)', '_loader("train")')
     assert metrics.fingerprint(package) == before
 
