@@ -279,6 +279,29 @@ def test_aso_calls_clearly_separated_sides_in_both_directions(monkeypatch):
     assert loss.as_dict()["aso_eps_min_reverse"] == 0
 
 
+def test_aso_in_shadow_is_bonferroni_corrected_over_the_three_comparisons(monkeypatch):
+    import deepsig
+
+    levels = []
+
+    def recording(*args, **options):
+        levels.append(options["confidence_level"])
+        return real(*args, **options)
+
+    real = deepsig.aso
+    monkeypatch.setattr(deepsig, "aso", recording)
+    monkeypatch.setattr(experiment_stats, "ASO_BOOTSTRAP", 20)
+    baseline = Summary(BASELINE)
+    family = adjusted(
+        {
+            label: Comparison(baseline, Summary(BETTER), method=Method.ASO)
+            for label in ("A", "B", "A+B")
+        }
+    )
+    assert family["A+B"].verdict is Verdict.PROGRESSION
+    assert levels == pytest.approx([1 - 0.05 / 3] * 2)
+
+
 def test_a_side_of_one_seed_is_refused_in_one_line():
     with pytest.raises(UserError, match=r"the experiment has 1 run.*at least 2 seeds"):
         Comparison(Summary(BASELINE), Summary((0.95,)))

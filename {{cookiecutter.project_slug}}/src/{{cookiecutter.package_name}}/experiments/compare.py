@@ -203,11 +203,11 @@ def test_notes(comparisons: dict[str, Comparison]) -> list[str]:
         f"{percent(POWER, 0)} power, from the spread measured here (statsmodels)."
     )
     if first.method is Method.ASO:
-        also = f", Bonferroni over the {count} comparisons" if count > 1 else ""
+        also = f" (Bonferroni over the {count} comparisons)" if count > 1 else ""
         return [
             "Δ: variant mean - baseline mean, with its t interval; d: Cohen's d; " + mde,
             "ε_min: Almost Stochastic Order (deepsig), how far 'the variant is better' is "
-            f"violated (0: always better), at confidence {1 - alpha:g}{also}. Verdict: a "
+            f"violated (0: always better), at confidence {1 - alpha / count:.3g}{also}. Verdict: a "
             f"progression when ε_min < {ASO_THRESHOLD}, a regression when the reverse "
             f"ε_min (JSON: aso_eps_min_reverse) is < {ASO_THRESHOLD}, else inconclusive.",
         ]

@@ -204,7 +204,7 @@ class Comparison:
     alpha: float = DEFAULT_ALPHA
     method: Method = Method.WELCH
     adjusted_p: float | None = None  # Holm's, when this is one of several comparisons
-    family: int = 1  # how many comparisons share the alpha (ASO: Bonferroni, deepsig's way)
+    family: int = 1  # how many comparisons share the alpha (ASO: a Bonferroni correction)
 
     def __post_init__(self) -> None:
         for side, summary in (("baseline", self.baseline), ("experiment", self.experiment)):
@@ -337,8 +337,9 @@ class Comparison:
         if not GREATER_IS_BETTER:
             experiment, baseline = [-v for v in experiment], [-v for v in baseline]
         options = {
-            "confidence_level": 1 - self.alpha,
-            "num_comparisons": self.family,
+            # Bonferroni by hand: deepsig's num_comparisons raises the confidence c by
+            # (1 - c) / m, which is 1 - alpha / m only for m = 2
+            "confidence_level": 1 - self.alpha / self.family,
             "num_bootstrap_iterations": ASO_BOOTSTRAP,
             "show_progress": False,
             "seed": ASO_SEED,
