@@ -19,12 +19,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from {{ cookiecutter.package_name }} import provenance, run_dirs
+from {{ cookiecutter.package_name }} import provenance, run_dirs, slurm
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
 
 ROOT = Path(__file__).resolve().parent
 run_dirs.register_resolver()  # hydra.run.dir: a new directory, or the one to resume
+slurm.register_resolver()  # hydra/launcher=slurm: GPUs only for a GPU trainer
 
 
 def train(cfg: DictConfig) -> float:
@@ -50,7 +51,7 @@ def train(cfg: DictConfig) -> float:
     data.prepare_data()
     record = provenance.build_record(cfg, git, ROOT, data.data_dir, run_dir)
     resume_from = None
-    if cfg.resume:
+    if cfg.resume or run_dirs.requeued(run_dir):
         resume_from = run_dir / run_dirs.CHECKPOINT_DIR / run_dirs.LAST_CHECKPOINT
         check_checkpoint(resume_from)
         record = provenance.continue_record(run_dir, record)

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.plugins.launcher import Launcher
 from hydra.utils import instantiate
 
-from {{ cookiecutter.package_name }} import evaluation
+from {{ cookiecutter.package_name }} import evaluation, slurm
 from {{ cookiecutter.package_name }}.metrics import REPORTED
 from {{ cookiecutter.package_name }}.trainer import build_trainer
 
@@ -24,6 +24,7 @@ DEVICES, NODES = 4, 2  # what a user asks SLURM for
 
 def launcher(*overrides: str) -> Launcher:
     """The launcher Hydra builds for `python train.py -m <overrides>`."""
+    slurm.register_resolver()  # as train.py does
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
     return instantiate(cfg.hydra.launcher)
@@ -47,6 +48,13 @@ def test_slurm_launcher_asks_for_one_task_and_gpu_per_device_on_each_node():
     assert type(built).__name__ == "SlurmLauncher"  # Hydra loads its plugins under its own names
     asked = (built.params["nodes"], built.params["tasks_per_node"], built.params["gpus_per_node"])
     assert asked == (NODES, DEVICES, DEVICES)
+
+
+def test_slurm_launcher_asks_for_no_gpu_for_a_cpu_trainer():
+    """A CPU partition refuses any GPU request, so a CPU job must not make one."""
+    for trainer in ("cpu", "ddp_sim"):
+        built = launcher("hydra/launcher=slurm", f"trainer={trainer}")
+        assert built.params["gpus_per_node"] is None
 
 
 def test_joblib_launcher_builds():

@@ -9,6 +9,7 @@ the training code loads.
 """
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -42,6 +43,13 @@ def interrupted_run(root: Path, name: str) -> Path:
         f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT} that did not complete). Check mode, profile and "
         "seed, or start a new run without resume=true."
     )
+
+
+def requeued(run_dir: Path) -> bool:
+    """True in a SLURM job that SLURM started again (preempted, or warned of its time limit
+    and requeued by submitit) after it had saved a last checkpoint: it continues from there."""
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
+    return restarts > 0 and (run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).is_file()
 
 
 def run_dir(root: str, name: str, resume: bool) -> str:
