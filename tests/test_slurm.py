@@ -1,0 +1,239 @@
+"""Slow tier: the default bake's SLURM path on a real one-node SLURM cluster on this machine.
+
+munge, slurmctld and slurmd start once for the module from the bake's own
+`scripts/local_slurm.sh` (what a user runs to try SLURM on a laptop), with their
+config and state in a temporary directory and ports of their own; the commands
+below are the ones docs/scaling-out.md shows. Needs Debian's slurm-wlm and munge
+(`.ci/run` installs them) and root.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import TEMPLATE, run
+
+pytestmark = pytest.mark.slow
+
+PACKAGE = "my_research"  # the default bake's package
+SCRIPT = Path("scripts") / "local_slurm.sh"
+# What the local cluster's one partition offers; a real cluster's defaults ask for more.
+ON_LOCAL_CLUSTER = (
+    "hydra/launcher=slurm",
+    "hydra.launcher.partition=local",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+)
+FAST = ("+profile=fast", "logger.mode=offline")
+PREEMPTED_EPOCHS = "8"  # long enough that the signal lands while it trains
+WAIT_S = 180  # for a job to write its first checkpoint or to finish
+POLL_S = 0.2
+COMPARED = ("val/acc", "test/acc", "test/loss", "epochs", "global_step")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def repo(cookies_session) -> Path:
+    """A fresh default bake (run from its own src/, not installed), its data prepared once
+    so that the jobs only read them."""
+    result = cookies_session.bake(template=str(TEMPLATE))
+    assert result.exit_code == 0, result.exception
+    project = Path(result.project_path)
+    command = [sys.executable, "-m", f"{PACKAGE}.data.digits", "data/digits"]
+    run(command, project, env=environment(project))
+    return project
+
+
+@pytest.fixture(scope="module")
+def cluster(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A one-node cluster for the module, from the bake's script: the path of its slurm.conf."""
+    if not shutil.which("sbatch"):
+        pytest.fail("SLURM is not installed: apt-get install slurm-wlm munge (.ci/run does)")
+    state = tmp_path_factory.mktemp("slurm")
+    script = str(repo / SCRIPT)
+    ports = {"SLURMCTLD_PORT": str(free_port()), "SLURMD_PORT": str(free_port())}
+    run(["bash", script, "start", str(state)], repo, env={**os.environ, **ports})
+    try:
+        yield state / "slurm.conf"
+    finally:
+        run(["bash", script, "stop", str(state)], repo)
+    assert not (state / "pids").exists()
+
+
+def environment(repo: Path, slurm_conf: Path | None = None) -> dict[str, str]:
+    """The copy's code first on the path, one thread per run, and the cluster's config."""
+    env = {**os.environ, "PYTHONPATH": str(repo / "src"), "OMP_NUM_THREADS": "1"}
+    env.pop("WANDB_MODE", None)
+    return {**env, "SLURM_CONF": str(slurm_conf)} if slurm_conf else env
+
+
+def train(repo: Path, cluster: Path, *overrides: str, check: bool = True):
+    command = [sys.executable, "train.py", *overrides]
+    return run(command, repo, check=check, env=environment(repo, cluster))
+
+
+def slurm(cluster: Path, *command: str) -> str:
+    return run(list(command), Path.cwd(), env={**os.environ, "SLURM_CONF": str(cluster)}).stdout
+
+
+def metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def record(run_dir: Path) -> dict:
+    return json.loads((run_dir / "provenance.json").read_text())
+
+
+def test_the_local_cluster_runs_a_two_task_job(cluster):
+    assert slurm(cluster, "sinfo", "--noheader", "--format=%P %t").split() == ["local*", "idle"]
+    tasks = slurm(cluster, "srun", "--ntasks=2", "printenv", "SLURM_PROCID").split()
+    assert sorted(tasks) == ["0", "1"]
+
+
+def test_a_sweep_runs_each_seed_as_its_own_slurm_job(repo, cluster, tmp_path):
+    sweep = tmp_path / "sweep"
+    train(repo, cluster, "-m", *ON_LOCAL_CLUSTER, "seed=0,1", *FAST, f"hydra.sweep.dir={sweep}")
+    jobs = sorted(path.parent for path in sweep.glob("*/provenance.json"))
+    assert [record(job)["seed"] for job in jobs] == [0, 1]
+    for job in jobs:
+        assert metrics(job)["status"] == "completed"
+        assert len(list(job.glob("wandb/offline-run-*"))) == 1
+    # Two SLURM jobs (tasks of one job array), each with its own log.
+    logs = sorted(path.name for path in sweep.glob(".submitit/*/*_log.err"))
+    assert len(logs) == 2 and logs[0] != logs[1]
+
+
+def test_experiments_seeds_on_slurm_give_the_local_numbers(repo, cluster, tmp_path):
+    results = {}
+    for where, launcher in (("local", ()), ("slurm", ON_LOCAL_CLUSTER)):
+        out = tmp_path / where
+        command = [sys.executable, "-m", f"{PACKAGE}.experiments", "seeds", "--seeds", "2"]
+        common = ["--common", "logger.mode=disabled", *launcher]
+        run([*command, "--out", str(out), *common], repo, env=environment(repo, cluster))
+        results[where] = json.loads((out / "seeds.json").read_text())
+    local, on_slurm = results["local"], results["slurm"]
+    assert [r["test/acc"] for r in on_slurm["runs"]] == [r["test/acc"] for r in local["runs"]]
+    assert on_slurm["summary"] == local["summary"]
+    assert list((tmp_path / "slurm").rglob(".submitit"))  # it did go through SLURM
+
+
+def test_a_two_task_ddp_job_trains_one_run(repo, cluster, tmp_path):
+    sweep = tmp_path / "ddp"
+    train(
+        repo, cluster, "-m", *ON_LOCAL_CLUSTER, "trainer=ddp_sim", *FAST, f"hydra.sweep.dir={sweep}"
+    )
+    (run_dir,) = [path for path in sweep.iterdir() if path.name != ".submitit" and path.is_dir()]
+    assert len(list(sweep.rglob("provenance.json"))) == 1
+    assert len(list(run_dir.glob("wandb/offline-run-*"))) == 1
+    # SLURM started both processes (Lightning's SLURMEnvironment), Lightning started none.
+    logs = (run_dir / "train.log").read_text()  # Hydra's job log: both tasks write to it
+    assert "MEMBER: 1/2" in logs and "MEMBER: 2/2" in logs
+    assert "SLURM auto-requeueing enabled" in logs
+    assert len(list(sweep.glob(".submitit/*/*_log.err"))) == 2  # one job, two tasks
+    # Each task tested half of the split: together, what one process measures.
+    out = tmp_path / "evaluated"
+    best = run_dir / "checkpoints" / "best.ckpt"
+    run([sys.executable, "evaluate.py", str(best), "--out", str(out)], repo, env=environment(repo))
+    evaluated = json.loads((out / "metrics.json").read_text())
+    assert metrics(run_dir)["test/acc"] == pytest.approx(evaluated["test/acc"])
+
+
+def wait_for(path: Path, job: subprocess.Popen) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not path.exists():
+        assert job.poll() is None, f"the sweep ended before {path} was written"
+        assert time.monotonic() < deadline, f"no {path} after {WAIT_S} s"
+        time.sleep(POLL_S)
+
+
+def test_a_preempted_job_requeues_and_ends_with_the_uninterrupted_numbers(repo, cluster, tmp_path):
+    longer = ("seed=0", f"trainer.max_epochs={PREEMPTED_EPOCHS}", "logger.mode=disabled")
+    sweep = tmp_path / "preempted"
+    command = [sys.executable, "train.py", "-m", *ON_LOCAL_CLUSTER, "+profile=fast", *longer]
+    log = tmp_path / "sweep.log"
+    with log.open("w") as output:
+        job = subprocess.Popen(
+            [*command, f"hydra.sweep.dir={sweep}"],
+            cwd=repo,
+            env=environment(repo, cluster),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            run_dir = sweep / "0_cnn_s0"
+            wait_for(run_dir / "checkpoints" / "last.ckpt", job)
+            (job_id,) = slurm(cluster, "squeue", "--noheader", "--format=%i").split()
+            slurm(cluster, "scancel", "--signal=USR2", job_id)  # what SLURM sends before the limit
+            assert job.wait(timeout=WAIT_S) == 0, log.read_text()[-3000:]
+        finally:
+            if job.poll() is None:
+                job.kill()
+    job_log = (run_dir / "train.log").read_text()
+    assert "this job is preempted" in job_log and "Requeued job" in job_log
+    assert f"Restored all states from the checkpoint at {run_dir}/checkpoints/last.ckpt" in job_log
+    assert "Restarts=1" in slurm(cluster, "scontrol", "show", "job", job_id)
+
+    before = set((repo / "outputs" / "runs").glob("*"))
+    train(repo, cluster, "+profile=fast", *longer)  # the same run, uninterrupted, no SLURM
+    (uninterrupted,) = set((repo / "outputs" / "runs").glob("*")) - before
+    resumed, reference = metrics(run_dir), metrics(uninterrupted)
+    assert {key: resumed[key] for key in COMPARED} == {key: reference[key] for key in COMPARED}
+
+
+def last_error(done: subprocess.CompletedProcess) -> str:
+    """The command's last line on stderr, after checking it failed without a traceback."""
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_an_unknown_partition_is_one_line(repo, cluster):
+    launcher = (*ON_LOCAL_CLUSTER, "hydra.launcher.partition=gpu")
+    done = train(repo, cluster, "-m", *launcher, *FAST, check=False)
+    assert last_error(done) == (
+        "error: SLURM refused the jobs: Batch job submission failed: Invalid partition name "
+        "specified (partition: gpu; SLURM_CONF and sinfo show the cluster); nothing was "
+        "submitted."
+    )
+
+
+def test_an_unreachable_controller_is_one_line(repo, cluster, tmp_path):
+    elsewhere = tmp_path / "slurm.conf"  # the same cluster, on a port nothing listens on
+    port = next(line for line in cluster.read_text().splitlines() if "SlurmctldPort" in line)
+    elsewhere.write_text(cluster.read_text().replace(port, f"SlurmctldPort={free_port()}"))
+    done = train(repo, elsewhere, "-m", *ON_LOCAL_CLUSTER, *FAST, check=False)
+    assert last_error(done).startswith(
+        "error: SLURM refused the jobs: Batch job submission failed: Unable to contact slurm "
+        "controller (connect failure)"
+    )
+
+
+def test_no_slurm_installed_is_one_line(repo, cluster):
+    command = [sys.executable, "train.py", "-m", *ON_LOCAL_CLUSTER, *FAST]
+    env = {**environment(repo, cluster), "PATH": str(repo / "no-slurm-here")}
+    done = run(command, repo, check=False, env=env)
+    assert last_error(done).startswith("error: SLURM is not installed here (sbatch is not on PATH)")
+
+
+def test_a_job_that_fails_on_its_node_is_one_line_naming_its_log(repo, cluster, tmp_path):
+    sweep = tmp_path / "failing"
+    overrides = ("-m", *ON_LOCAL_CLUSTER, "+profile=fast", "logger.mode=typo")
+    done = train(repo, cluster, *overrides, f"hydra.sweep.dir={sweep}", check=False)
+    message = last_error(done)
+    assert message.startswith("error: SLURM job ")
+    assert "failed on its node: logger.mode='typo': choose one of" in message
+    log = Path(message.split("its log: ")[1].split(" (")[0])
+    assert log.is_file() and log.is_relative_to(sweep / ".submitit")
+    assert "logger.mode='typo'" in log.read_text()
