@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION, MONITOR, REPORTED
+from {{ cookiecutter.package_name }}.model import Classifier
 
 from .project_copy import git, new_run_dir, run, run_dirs, train
 from .wandb_records import run_summary
@@ -83,6 +84,7 @@ def test_every_artifact_names_the_commit(project, clean_run):
     for checkpoint in (clean_run / "checkpoints").glob("*.ckpt"):
         stored = torch.load(checkpoint, map_location="cpu", weights_only=True)["provenance"]
         assert stored["git_commit"] == head and stored["data_version"] == record["data_version"]
+        Classifier.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
 
 
 def test_wandb_offline_run_logged_commit_metric_and_data_versions(project, clean_run):
