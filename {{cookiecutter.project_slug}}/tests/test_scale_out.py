@@ -46,6 +46,8 @@ def test_slurm_launcher_asks_for_one_task_and_gpu_per_device_on_each_node():
         f"trainer.num_nodes={NODES}",
     )
     assert type(built).__name__ == "SlurmLauncher"  # Hydra loads its plugins under its own names
+    # the project's own, which tells SLURM's failures in one line (src/hydra_plugins/)
+    assert type(built).__module__ == "hydra_plugins.{{ cookiecutter.package_name }}_slurm.launcher"
     asked = (built.params["nodes"], built.params["tasks_per_node"], built.params["gpus_per_node"])
     assert asked == (NODES, DEVICES, DEVICES)
 
