@@ -15,6 +15,7 @@ set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"  # where Debian puts the daemons
 PARTITION=local
 READY_SECONDS=60  # slurmd registers within seconds; this is the give-up point
+STOP_SECONDS=30  # for cancelled jobs to end (SIGKILL comes KillWait=5 s after SIGTERM)
 
 usage() {
     echo "usage: $0 start|stop DIR" >&2
@@ -111,6 +112,13 @@ stop() {
     local jobs
     jobs=$(squeue --noheader --format=%A 2>/dev/null) || true
     [[ -z $jobs ]] || scancel --full $jobs 2>/dev/null || true
+    # slurmd relays the cancel to the jobs' processes: it stops once they are gone.
+    local waited=0
+    while [[ -n $jobs && $waited -lt $STOP_SECONDS ]]; do
+        sleep 1
+        waited=$((waited + 1))
+        jobs=$(squeue --noheader --format=%A 2>/dev/null) || jobs=""
+    done
     local pids
     pids=$(tac "$dir/pids")  # slurmd, slurmctld, then munged
     for pid in $pids; do
