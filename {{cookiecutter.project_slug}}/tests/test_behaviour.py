@@ -3,9 +3,10 @@
 The config snapshot catches a change to a mode's recipe; this catches a change to the code
 every mode shares (data, classifier, encoders, trainer) that moves a mode's numbers. A
 failure names each mode and profile whose fingerprint moved, and by how much. After a
-deliberate change: review, then `python -m {{ cookiecutter.package_name }}.behaviour record` and commit
-`tests/behaviour.json`; re-run the modes that moved (`python -m {{ cookiecutter.package_name }}.experiments
-affected` lists them).
+deliberate change, review it, then re-record and commit `tests/behaviour.json`, and re-run
+the modes that moved (the experiments tool's `affected` command lists them):
+
+    python -m {{ cookiecutter.package_name }}.behaviour record
 """
 
 import json
@@ -92,8 +93,8 @@ def test_the_largest_relative_change_is_named():
 CNN_LR = ("configs/mode/cnn.yaml", "lr: 3.0e-3", "lr: 2.0e-3")
 SHARED_HEAD = (  # a change to the classifier every mode shares
     "src/{{ cookiecutter.package_name }}/model.py",
-    "self.head = nn.Linear(encoder.out_features, num_classes)",
-    "self.head = nn.Linear(encoder.out_features, num_classes, bias=False)",
+    "self.head = nn.Linear(self.encoder.out_features, num_classes)",
+    "self.head = nn.Linear(self.encoder.out_features, num_classes, bias=False)",
 )
 
 

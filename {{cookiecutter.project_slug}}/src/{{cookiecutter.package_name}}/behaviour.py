@@ -8,8 +8,10 @@ loop on the first training samples, in order. It records the loss at every step,
 the trained weights and of their outputs on fixed validation samples, and a digest of their
 exact bytes. The recorded fingerprints are committed in `tests/behaviour.json`.
 
-    python -m {{ cookiecutter.package_name }}.behaviour record            # after reviewing a change: re-record
-    python -m {{ cookiecutter.package_name }}.behaviour show --out f.json  # this code's configs and fingerprints
+After reviewing a change, re-record them; `show` writes this code's configs and fingerprints:
+
+    python -m {{ cookiecutter.package_name }}.behaviour record
+    python -m {{ cookiecutter.package_name }}.behaviour show --out measured.json
 
 Determinism: the steps run on the CPU, on one thread, in double precision, with
 `torch.use_deterministic_algorithms(True)`. The same code, torch build and CPU give the same
