@@ -8,8 +8,6 @@ before the change no longer describe it.
 """
 
 import json
-import subprocess
-import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from {{ cookiecutter.package_name }} import behaviour
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
 from {{ cookiecutter.package_name }}.experiments.output import Table
-from {{ cookiecutter.package_name }}.experiments.runs import Run, Variant, environment
+from {{ cookiecutter.package_name }}.experiments.runs import Run, Variant, python_in
 
 # Runs this tree's behaviour module as a script against another checkout's package.
 RUN_INSTRUMENT = (
@@ -49,23 +47,16 @@ def measure(code_dir: Path) -> dict[str, Any]:
     """Every mode's config and fingerprint for the code in `code_dir`."""
     with tempfile.TemporaryDirectory(prefix="affected-") as scratch:
         out = Path(scratch) / "measured.json"
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                RUN_INSTRUMENT,
-                behaviour.__file__,
-                "show",
-                "--root",
-                str(code_dir),
-                "--out",
-                str(out),
-            ],
-            cwd=code_dir,
-            env=environment(code_dir),
-            capture_output=True,
-            text=True,
-            check=False,
+        done = python_in(
+            code_dir,
+            "-c",
+            RUN_INSTRUMENT,
+            behaviour.__file__,
+            "show",
+            "--root",
+            str(code_dir),
+            "--out",
+            str(out),
         )
         if done.returncode != 0:
             shown = "\n".join(done.stderr.strip().splitlines()[-SHOWN_ERROR_LINES:])

@@ -187,17 +187,22 @@ def train_seeds(code_dir: Path, variant: Variant, plan: Plan, sweep_dir: Path) -
     return runs
 
 
-def metric_version_of(code_dir: Path) -> int:
-    """The METRIC_VERSION a checkout's code declares (cheap: metrics.py loads no torch)."""
-    package = __name__.split(".")[0]
-    done = subprocess.run(
-        [sys.executable, "-c", f"from {package}.metrics import METRIC_VERSION as v; print(v)"],
+def python_in(code_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python <args>` run in `code_dir`, with that code's package first on the path."""
+    return subprocess.run(
+        [sys.executable, *args],
         cwd=code_dir,
         env=environment(code_dir),
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def metric_version_of(code_dir: Path) -> int:
+    """The METRIC_VERSION a checkout's code declares (cheap: metrics.py loads no torch)."""
+    package = __name__.split(".")[0]
+    done = python_in(code_dir, "-c", f"from {package}.metrics import METRIC_VERSION as v; print(v)")
     if done.returncode != 0:
         raise UserError(f"could not read the metric version of {code_dir}: {done.stderr.strip()}")
     return int(done.stdout)
