@@ -76,9 +76,7 @@ class Evaluation:
 def load(path: Path) -> tuple[Classifier, dict[str, Any], L.LightningDataModule]:
     """The trained model, its provenance record, and its datamodule."""
     check_checkpoint(path)
-    # Memory-mapped: only the record is read here; load_from_checkpoint reads the weights.
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    record = checkpoint.get(PROVENANCE_KEY)
+    record = torch.load(path, map_location="cpu", weights_only=True).get(PROVENANCE_KEY)
     if record is None:
         raise UserError(f"{path} has no provenance record: it was not written by train.py.")
     model = Classifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
