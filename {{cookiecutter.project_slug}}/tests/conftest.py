@@ -1,4 +1,10 @@
-"""Shared fixtures: composed configs, the prepared data (once per session), built models."""
+"""Shared fixtures: composed configs, every dataset the project has, built models.
+
+The data-driven fixtures (`datamodule`, `batch`, `make_model`) run each test that uses
+them once per dataset in configs/data/ whose files are present: the suite checks the
+data the project trains on, not only the embedded digits. A dataset whose files are
+absent (a clone before `dvc pull`) is skipped with the reason.
+"""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -7,9 +13,12 @@ import lightning as L
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from omegaconf import DictConfig
+from torch.utils.data import default_collate as collate
 
-from {{ cookiecutter.package_name }}.data.digits import DigitsDataModule, prepare
+from {{ cookiecutter.package_name }}.data.datamodule import ClassificationDataModule
+from {{ cookiecutter.package_name }}.data.digits import DigitsDataModule
 from {{ cookiecutter.package_name }}.model import Classifier
 
 from .project_copy import committed_copy
@@ -18,7 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "configs"
 MODES = sorted(path.stem for path in (CONFIG_DIR / "mode").glob("*.yaml"))
 PROFILES = sorted(path.stem for path in (CONFIG_DIR / "profile").glob("*.yaml"))
+DATASETS = sorted(path.stem for path in (CONFIG_DIR / "data").glob("*.yaml"))
+DEFAULT_DATASET = "digits"
+DEFAULT_MODE = "{{ cookiecutter.default_mode }}"
 SEED = 0
+BATCH = 64  # samples in the fixed training batch
 
 
 def compose_config(
@@ -30,7 +43,7 @@ def compose_config(
         return compose("train", overrides=chosen)
 
 
-def build_model(cfg: DictConfig, datamodule: DigitsDataModule) -> Classifier:
+def build_model(cfg: DictConfig, datamodule: ClassificationDataModule) -> Classifier:
     """The classifier exactly as train.py builds it from a config."""
     return Classifier.from_config(cfg.model, datamodule.input_shape, datamodule.num_classes)
 
@@ -43,23 +56,33 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The prepared digits data, written once for the whole session."""
-    path = tmp_path_factory.mktemp("data") / "digits"
-    prepare(path)
-    return path
+def data_dir() -> Path:
+    """The embedded digits, prepared in the project's data/ as on first use."""
+    module = DigitsDataModule(ROOT / "data" / DEFAULT_DATASET, batch_size=BATCH)
+    module.prepare_data()
+    return module.data_dir
 
 
-@pytest.fixture(scope="session")
-def datamodule(data_dir: Path) -> DigitsDataModule:
-    module = DigitsDataModule(data_dir, batch_size=64)
+def load_dataset(name: str) -> ClassificationDataModule:
+    """The datamodule `data=<name>` trains on, set up; skipped when its files are absent."""
+    config = compose_config(DEFAULT_MODE, overrides=(f"data={name}",)).data
+    config.data_dir = str(ROOT / config.data_dir)
+    module = instantiate(config)
+    if not module.data_dir.exists() and not isinstance(module, DigitsDataModule):
+        pytest.skip(f"{name}: {module.data_dir} is absent (fetch it with `dvc pull`)")
+    module.prepare_data()
     module.setup()
     return module
 
 
+@pytest.fixture(scope="session", params=DATASETS)
+def datamodule(request: pytest.FixtureRequest) -> ClassificationDataModule:
+    return load_dataset(request.param)
+
+
 @pytest.fixture
-def make_model(datamodule: DigitsDataModule) -> Callable[[str, str], Classifier]:
-    """Build a seeded model for a mode and profile."""
+def make_model(datamodule: ClassificationDataModule) -> Callable[[str, str], Classifier]:
+    """Build a seeded model for a mode and profile, shaped for the dataset."""
 
     def make(mode: str, profile: str = "full") -> Classifier:
         L.seed_everything(SEED, verbose=False)
@@ -69,7 +92,7 @@ def make_model(datamodule: DigitsDataModule) -> Callable[[str, str], Classifier]
 
 
 @pytest.fixture(scope="session")
-def batch(datamodule: DigitsDataModule) -> tuple[torch.Tensor, torch.Tensor]:
-    """One fixed training batch (the first 64 training samples)."""
-    images, labels = datamodule.datasets["train"][:64]
-    return images, labels
+def batch(datamodule: ClassificationDataModule) -> tuple[torch.Tensor, torch.Tensor]:
+    """One fixed training batch: the first training samples, as the loader serves them."""
+    train = datamodule.datasets["train"]
+    return collate([train[position] for position in range(min(BATCH, len(train)))])

@@ -1,114 +1,156 @@
-"""The data: splits, label alignment, normalization, shapes, reproducibility."""
+"""The data, for every dataset the project has: splits, labels, normalization, loaders.
+
+Each test reads a small sample; what it compares against is recomputed here from the
+files themselves (numpy for arrays, Pillow for images), not taken from the datamodule.
+"""
 
 import json
 
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
+from PIL import Image
 
-from {{ cookiecutter.package_name }}.data import protocol
-from {{ cookiecutter.package_name }}.data.digits import SPLIT_FILE, DigitsDataModule, prepare
+from {{ cookiecutter.package_name }}.data import protocol, splits
+from {{ cookiecutter.package_name }}.data.arrays import IMAGES_FILE, LABELS_FILE, ArrayDataModule
+from {{ cookiecutter.package_name }}.data.digits import DigitsDataModule
+from {{ cookiecutter.package_name }}.data.folders import MAX_PIXEL, RESAMPLING
+from {{ cookiecutter.package_name }}.errors import UserError
 
-NORMALIZATION_TOLERANCE = 1e-4
-KNOWN_INDICES = (0, 1, 2, 100, 1000, 1796)  # spot checks against scikit-learn's copy
+from .conftest import BATCH
+
+SAMPLE = 16  # samples per split checked one by one against the raw files
+MAX_EXACT_STATS = 20_000  # up to this many training samples, the statistics are recomputed
+STANDARDIZED_TOLERANCE = 0.25  # |mean| and |std - 1| of a normalized batch of training samples
 
 
 @pytest.fixture(scope="module")
-def source():
-    return load_digits()
+def split(datamodule) -> dict:
+    return json.loads(datamodule.split_file.read_text())
 
 
-@pytest.fixture(scope="module")
-def split(data_dir):
-    indices = json.loads((data_dir / SPLIT_FILE).read_text())
-    return {name: np.array(values) for name, values in indices.items()}
+def spread(indices: list[int], count: int = SAMPLE) -> list[int]:
+    """Positions spread over a split: first, last and evenly between."""
+    return sorted({int(p) for p in np.linspace(0, len(indices) - 1, min(count, len(indices)))})
 
 
-def test_splits_are_disjoint_and_cover_the_dataset(split, source):
-    train, val, test = (set(split[name].tolist()) for name in protocol.SPLITS)
+def raw_sample(datamodule, index: int) -> tuple[np.ndarray, int]:
+    """Sample `index` of the dataset, straight from its file, at the size the model sees."""
+    if isinstance(datamodule, ArrayDataModule):
+        images = np.load(datamodule.data_dir / IMAGES_FILE, mmap_mode="r")
+        labels = np.load(datamodule.data_dir / LABELS_FILE)
+        image = np.asarray(images[index], dtype=np.float64)
+        return (image[None] if image.ndim == 2 else image), int(labels[index])
+    path = datamodule.scan().files[index]
+    channels, height, width = datamodule.input_shape
+    with Image.open(path) as opened:
+        image = opened.convert("L" if channels == 1 else "RGB").resize((width, height), RESAMPLING)
+    pixels = np.asarray(image, dtype=np.float64) / MAX_PIXEL
+    label = datamodule.classes.index(path.relative_to(datamodule.data_dir).parts[0])
+    return (pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)), label
+
+
+def test_splits_are_disjoint_and_cover_the_dataset(split, datamodule):
+    train, val, test = (set(split[name]) for name in protocol.SPLITS)
     assert not train & val and not train & test and not val & test
-    assert train | val | test == set(range(len(source.target)))
+    assert train | val | test == set(range(len(datamodule.scan())))
 
 
-def test_split_sizes_follow_the_protocol(split, source):
-    total = len(source.target)
+def test_split_sizes_follow_the_protocol(split):
+    total = sum(len(split[name]) for name in protocol.SPLITS)
     assert abs(len(split["test"]) / total - protocol.TEST_FRACTION) < 0.01
     assert abs(len(split["val"]) / total - protocol.VAL_FRACTION) < 0.01
 
 
-def test_same_seed_gives_the_same_split(split, source):
-    again = protocol.split_indices(source.target)
+def test_the_split_file_is_the_protocols_split_of_these_data(split, datamodule):
+    """The committed split is what the protocol gives for these labels, stratified."""
+    again = protocol.split_indices(datamodule.scan().labels)
     for name in protocol.SPLITS:
-        np.testing.assert_array_equal(split[name], again[name])
+        assert split[name] == again[name].tolist(), f"{name} differs from the protocol's split"
 
 
-def test_labels_stay_aligned_with_their_images(data_dir, datamodule, split, source):
-    """Each known sample keeps its own label, in the prepared files and in the datasets."""
-    images, labels = np.load(data_dir / "images.npy"), np.load(data_dir / "labels.npy")
-    for index in KNOWN_INDICES:
-        np.testing.assert_array_equal(images[index], source.images[index])
-        assert labels[index] == source.target[index]
+def test_labels_stay_aligned_with_their_inputs(datamodule, split):
+    """Spread samples of each split: label and pixels equal the raw file's, normalized."""
+    mean, std = np.array(datamodule.mean), np.array(datamodule.std)
     for name in protocol.SPLITS:
-        dataset_images, dataset_labels = datamodule.datasets[name].tensors
-        np.testing.assert_array_equal(dataset_labels.numpy(), source.target[split[name]])
-        position = len(split[name]) // 2
-        raw = torch.from_numpy(source.images[split[name][position]].astype(np.float32))
-        mean, std = protocol.normalization_stats(
-            torch.from_numpy(source.images[split["train"]].astype(np.float32))
-        )
-        torch.testing.assert_close(dataset_images[position, 0], protocol.normalize(raw, mean, std))
+        dataset = datamodule.datasets[name]
+        for position in spread(split[name]):
+            raw, label = raw_sample(datamodule, split[name][position])
+            image, served_label = dataset[position]
+            assert served_label.item() == label == dataset.labels[position], (name, position)
+            expected = (raw - mean[:, None, None]) / std[:, None, None]
+            np.testing.assert_allclose(image.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_training_inputs_are_standardized(datamodule):
-    images = datamodule.datasets["train"].tensors[0]
-    assert abs(images.mean().item()) < NORMALIZATION_TOLERANCE
-    assert abs(images.std().item() - 1.0) < NORMALIZATION_TOLERANCE
+def test_normalization_statistics_come_from_the_training_split_only(datamodule, split):
+    if len(split["train"]) > MAX_EXACT_STATS:
+        pytest.skip(f"more than {MAX_EXACT_STATS} training samples: the split command measured them")
+    mean, std = protocol.normalization_stats(datamodule.scan().images(split["train"]))
+    np.testing.assert_allclose(datamodule.mean, mean, rtol=1e-9)
+    np.testing.assert_allclose(datamodule.std, std, rtol=1e-9)
+
+
+def test_training_batches_are_standardized_per_channel(batch):
+    images = batch[0].transpose(0, 1).flatten(1)  # (channels, pixels)
+    assert images.mean(dim=1).abs().max() < STANDARDIZED_TOLERANCE
+    assert (images.std(dim=1) - 1).abs().max() < STANDARDIZED_TOLERANCE
 
 
 def test_shapes_and_dtypes(datamodule):
     for name in protocol.SPLITS:
-        images, labels = datamodule.datasets[name].tensors
-        assert images.shape[1:] == datamodule.input_shape
-        assert images.dtype == torch.float32 and labels.dtype == torch.int64
+        image, label = datamodule.datasets[name][0]
+        assert image.shape == datamodule.input_shape
+        assert image.dtype == torch.float32 and label.dtype == torch.int64
+        labels = datamodule.datasets[name].labels
         assert labels.min() >= 0 and labels.max() < datamodule.num_classes
     images, labels = next(iter(datamodule.train_dataloader()))
-    assert images.shape == (datamodule.batch_size, *datamodule.input_shape)
+    assert images.shape == (min(BATCH, datamodule.batch_size), *datamodule.input_shape)
 
 
-def _samples(images: torch.Tensor, labels: torch.Tensor) -> list[tuple[int, list[float]]]:
-    return list(zip(labels.tolist(), images.flatten(1).tolist(), strict=True))
-
-
-def test_each_loader_serves_its_own_split_in_full(datamodule):
-    """Each split, every sample once (val and test in order): `test/acc` is a test number."""
-    loaders = {
-        "train": datamodule.train_dataloader(),
-        "val": datamodule.val_dataloader(),
-        "test": datamodule.test_dataloader(),
-    }
-    for name, loader in loaders.items():
-        served = _samples(*(torch.cat(parts) for parts in zip(*loader, strict=True)))
-        expected = _samples(*datamodule.datasets[name].tensors)
-        if name == "train":  # shuffled: the same samples in another order
-            served, expected = sorted(served), sorted(expected)
-        assert served == expected, f"the {name} loader does not serve the {name} split"
+def test_val_and_test_loaders_serve_their_own_split_in_order(datamodule, split):
+    """`test/acc` is a test number: the test loader serves the test split, in order."""
+    for name in ("val", "test"):
+        loader = getattr(datamodule, f"{name}_dataloader")()
+        images, labels = next(iter(loader))
+        assert labels.tolist() == datamodule.datasets[name].labels[: len(labels)].tolist()
+        raw, _ = raw_sample(datamodule, split[name][0])
+        mean, std = np.array(datamodule.mean), np.array(datamodule.std)
+        expected = (raw - mean[:, None, None]) / std[:, None, None]
+        np.testing.assert_allclose(images[0].numpy(), expected, rtol=1e-5, atol=1e-5)
+        assert len(loader.dataset) == len(split[name]), f"the {name} loader serves another split"
 
 
 def test_training_batches_are_shuffled(datamodule):
     first = next(iter(datamodule.train_dataloader()))[1]
-    assert not torch.equal(first, datamodule.datasets["train"].tensors[1][: len(first)])
+    assert not np.array_equal(first.numpy(), datamodule.datasets["train"].labels[: len(first)])
 
 
-def test_prepare_is_reproducible(tmp_path, data_dir):
-    prepare(tmp_path)
-    for path in data_dir.iterdir():
-        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
-
-
-def test_missing_data_is_prepared_once_with_a_notice(tmp_path, capsys):
+def test_missing_digits_are_prepared_once_with_a_notice(tmp_path, capsys, data_dir):
+    (tmp_path / f"digits{protocol.SPLIT_SUFFIX}").write_bytes(
+        protocol.split_path(data_dir).read_bytes()
+    )
     module = DigitsDataModule(tmp_path / "digits", batch_size=8)
     module.prepare_data()
     assert "dvc repro prepare" in capsys.readouterr().err
     module.prepare_data()
     assert capsys.readouterr().err == ""
+    assert module.num_classes == 10 and module.input_shape == (1, 8, 8)
+
+
+def test_an_existing_split_is_kept_when_it_matches_and_refused_when_not(tmp_path, data_dir):
+    copy = tmp_path / "digits"
+    copy.mkdir()
+    for name in (IMAGES_FILE, LABELS_FILE):
+        (copy / name).write_bytes((data_dir / name).read_bytes())
+    (tmp_path / f"digits{protocol.SPLIT_SUFFIX}").write_bytes(
+        protocol.split_path(data_dir).read_bytes()
+    )
+    scan = ArrayDataModule(copy, num_classes=10, batch_size=8).scan()
+    assert splits.write(scan) == (protocol.split_path(copy), False)
+    labels = np.load(copy / LABELS_FILE)
+    np.save(copy / LABELS_FILE, labels[::-1].copy())
+    module = ArrayDataModule(copy, num_classes=10, batch_size=8)
+    with pytest.raises(UserError, match="never rewritten silently"):
+        splits.write(module.scan())
+    with pytest.raises(UserError, match="changed since"):
+        module.setup()

@@ -48,13 +48,18 @@ CHANGES = {
     ),
     "normalization no longer applied": (
         "data/arrays.py",
-        "images = protocol.normalize(images, mean, std)",
-        "images = images",
+        "protocol.normalize(image, self.mean, self.std)",
+        "image.astype(np.float32)",
     ),
     "normalization statistics from every split": (
-        "data/arrays.py",
-        'normalization_stats(images[split["train"]])',
-        "normalization_stats(images)",
+        "data/splits.py",
+        "            if in_train[index]:\n                yield image",
+        "            yield image",
+    ),
+    "images resized another way": (
+        "data/folders.py",
+        "RESAMPLING = Image.Resampling.BILINEAR",
+        "RESAMPLING = Image.Resampling.NEAREST",
     ),
     "another split": ("data/protocol.py", "VAL_FRACTION = 0.15", "VAL_FRACTION = 0.2"),
     "another metric": ("metrics.py", 'average="micro"', 'average="macro"'),

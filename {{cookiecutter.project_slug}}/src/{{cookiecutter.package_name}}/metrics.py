@@ -2,10 +2,11 @@
 
 Numbers measured under different validation procedures must never be compared, so
 the procedure carries a version. It is defined by this file, the split and the
-normalization statistics (`data/protocol.py`), where the normalization is applied and
-what each split's loader serves (`data/arrays.py`), the model's validation and test
-steps (`model.py`) and the evaluation loop of `evaluate.py` and the reports
-(`evaluation.py`): DEFINITION below lists them. Their fingerprint, taken from their
+normalization statistics (`data/protocol.py`), how a split is measured, written and
+checked against its data (`data/splits.py`), what each split's loader serves and how samples are decoded, resized
+and normalized (`data/datamodule.py`, `data/arrays.py`, `data/folders.py`), the model's
+validation and test steps (`model.py`) and the evaluation loop of `evaluate.py` and the
+reports (`evaluation.py`): DEFINITION below lists them. Their fingerprint, taken from their
 syntax trees (so comments, docstrings and formatting do not count), is locked in
 `metric.lock` at the project root; `tests/test_metric_version.py` fails when the
 fingerprint moves without a version bump.
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torchmetrics.classification import MulticlassAccuracy
 
-METRIC_VERSION = 1
+METRIC_VERSION = 2  # 2: per-channel normalization stored in each dataset's split file
 METRIC_NAME = "acc"  # top-1 accuracy, micro-averaged over samples
 MONITOR = f"val/{METRIC_NAME}"  # selects the best checkpoint
 REPORTED = f"test/{METRIC_NAME}"  # the single number a run is judged by
@@ -34,11 +35,25 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFINITION: dict[str, tuple[str, ...] | None] = {
     "metrics.py": None,
     "data/protocol.py": None,
-    "data/arrays.py": (
-        "ArrayDataModule.setup",
-        "ArrayDataModule._loader",
-        "ArrayDataModule.val_dataloader",
-        "ArrayDataModule.test_dataloader",
+    "data/splits.py": None,
+    "data/datamodule.py": (
+        "ClassificationDataModule.split",
+        "ClassificationDataModule.setup",
+        "ClassificationDataModule._loader",
+        "ClassificationDataModule.val_dataloader",
+        "ClassificationDataModule.test_dataloader",
+    ),
+    "data/arrays.py": ("open_images", "scan", "ArraySamples.__getitems__"),
+    "data/folders.py": (
+        "IMAGE_EXTENSIONS",
+        "MAX_PIXEL",
+        "RESAMPLING",
+        "image_files",
+        "decode",
+        "scan",
+        "ImageFiles.__getitem__",
+        "ImageFolderDataModule.sample_shape",
+        "ImageFolderDataModule.dataset",
     ),
     "model.py": (
         "STAGES",

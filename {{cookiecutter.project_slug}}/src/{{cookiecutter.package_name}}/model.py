@@ -1,4 +1,5 @@
-"""The classifier: any encoder, a linear head, cross-entropy, accuracy."""
+"""The classifier: any encoder, a linear head, cross-entropy, accuracy, and the mode's
+training-only augmentation."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -16,10 +17,10 @@ from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, build_metric
 
 Batch = tuple[Tensor, Tensor]
 STAGES = {"fit": "train", "validate": "val", "test": "test"}  # Lightning's stage: log prefix
-# A checkpoint names the classes that rebuild its model: only this project's classes and
-# torch's optimizers and schedulers are built, never an arbitrary callable (add a package here
-# to use its classes).
-BUILDABLE = ("{{ cookiecutter.package_name }}.", "torch.optim.")
+# A checkpoint names the classes that rebuild its model: only this project's classes,
+# torch's optimizers and schedulers and kornia's augmentations are built, never an
+# arbitrary callable (add a package here to use its classes).
+BUILDABLE = ("{{ cookiecutter.package_name }}.", "torch.optim.", "kornia.augmentation.")
 
 
 def _build(config: dict[str, Any], **arguments: Any) -> Any:
@@ -46,9 +47,12 @@ class Classifier(L.LightningModule):
         num_classes: int,
         optimizer: dict[str, Any],
         scheduler: dict[str, Any] | None = None,
+        augment: Sequence[dict[str, Any]] = (),
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        # Batches of training images only, on the device: evaluation never augments.
+        self.augment = nn.Sequential(*(_build(step) for step in augment))
         self.encoder = _build(encoder, input_shape=tuple(input_shape))
         self.head = nn.Linear(self.encoder.out_features, num_classes)
         self.optimizer_factory = _build(optimizer)
@@ -60,7 +64,8 @@ class Classifier(L.LightningModule):
     def from_config(
         cls, model: DictConfig, input_shape: Sequence[int], num_classes: int
     ) -> "Classifier":
-        """Build from a mode's `model` config (encoder, optimizer, optional scheduler)."""
+        """Build from a mode's `model` config (encoder, optimizer, optional scheduler and
+        augmentation)."""
         plain = OmegaConf.to_container(model, resolve=True)
         return cls(
             encoder=plain["encoder"],
@@ -68,6 +73,7 @@ class Classifier(L.LightningModule):
             num_classes=num_classes,
             optimizer=plain["optimizer"],
             scheduler=plain.get("scheduler"),
+            augment=plain.get("augment") or [],
         )
 
     def forward(self, images: Tensor) -> Tensor:
@@ -98,7 +104,8 @@ class Classifier(L.LightningModule):
         self.log(f"{prefix}/{METRIC_NAME}", self.accuracy[stage], prog_bar=True)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        return self._step(batch, "fit")
+        images, labels = batch
+        return self._step((self.augment(images), labels), "fit")
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("fit")

@@ -1,104 +1,120 @@
-"""A dataset prepared as arrays on disk, read back as in-memory tensors.
+"""A dataset stored as arrays, memory-mapped: data larger than memory train as well.
 
-The prepared format (what a DVC `prepare` stage writes, or `dvc add` tracks):
-`images.npy` (N, H, W) or (N, C, H, W), `labels.npy` (N,) integer classes, and
-`split.json` {"train": [...], "val": [...], "test": [...]} sample indices.
-Normalization follows `protocol.py`. Missing files stop training with the
-command that brings them back; nothing is ever downloaded silently.
+The format (what a DVC `prepare` stage writes, or `dvc add` tracks): `images.npy`
+(N, H, W) or (N, C, H, W) of any numeric type, and `labels.npy` (N,) integer classes.
+Only the samples of a batch are read from disk; normalization follows `protocol.py`.
 """
 
-import json
-from collections.abc import Sequence
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch import distributed
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import Dataset
 
 from {{ cookiecutter.package_name }}.data import protocol
+from {{ cookiecutter.package_name }}.data.datamodule import ClassificationDataModule
+from {{ cookiecutter.package_name }}.data.scan import Scan, digest
 from {{ cookiecutter.package_name }}.errors import UserError
 
 IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.npy"
-SPLIT_FILE = "split.json"
-PREPARED_FILES = (IMAGES_FILE, LABELS_FILE, SPLIT_FILE)
+ARRAY_FILES = (IMAGES_FILE, LABELS_FILE)
+FORMAT = "arrays"
 
 
-def missing_files(data_dir: Path) -> list[str]:
-    return [name for name in PREPARED_FILES if not (data_dir / name).is_file()]
+def is_arrays(data_dir: Path) -> bool:
+    return any((data_dir / name).is_file() for name in ARRAY_FILES)
 
 
-class ArrayDataModule(L.LightningDataModule):
-    """Prepared arrays as normalized tensors of shape (N, *input_shape)."""
+def open_images(data_dir: Path) -> np.ndarray:
+    """The images, memory-mapped: (N, C, H, W) views, nothing read yet."""
+    images = np.load(data_dir / IMAGES_FILE, mmap_mode="r")
+    return images[:, None] if images.ndim == 3 else images
 
-    def __init__(
-        self,
-        data_dir: str | Path,
-        input_shape: Sequence[int],
-        num_classes: int,
-        batch_size: int,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-    ) -> None:
-        super().__init__()
-        self.data_dir = Path(data_dir)
-        self.input_shape = tuple(input_shape)
-        self.num_classes = num_classes
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.datasets: dict[str, TensorDataset] = {}
 
-    def prepare_data(self) -> None:
-        """Stop with what to run when the prepared data are not there."""
-        missing = missing_files(self.data_dir)
-        if missing:
-            raise UserError(
-                f"{self.data_dir} is missing {', '.join(missing)}. Fetch the prepared data with "
-                "`dvc pull` (from the DVC remote) or rebuild them with `dvc repro prepare`."
-            )
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
-        images = torch.from_numpy(np.load(self.data_dir / IMAGES_FILE)).float()
-        if images.dim() == len(self.input_shape):  # (N, H, W): one channel
-            images = images.unsqueeze(1)
-        labels = torch.from_numpy(np.load(self.data_dir / LABELS_FILE)).long()
-        split = json.loads((self.data_dir / SPLIT_FILE).read_text())
-        mean, std = protocol.normalization_stats(images[split["train"]])
-        images = protocol.normalize(images, mean, std)
-        self.datasets = {
-            name: TensorDataset(images[split[name]], labels[split[name]])
-            for name in protocol.SPLITS
-        }
-
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        dataset = self.datasets[split]
-        sampler = None
-        if split != "train" and distributed.is_available() and distributed.is_initialized():
-            # Under DDP each process evaluates its share of the split. Lightning's default
-            # sampler pads the shares to equal length by repeating samples; this one never
-            # repeats, so val/test metrics count each sample once, as in a single process.
-            sampler = UnrepeatedDistributedSampler(dataset, shuffle=False)
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,  # not restarted every epoch
-            pin_memory=self.pin_memory,
+def scan(data_dir: Path) -> Scan:
+    missing = [name for name in ARRAY_FILES if not (data_dir / name).is_file()]
+    if missing:
+        raise UserError(
+            f"{data_dir} is missing {', '.join(missing)}: fetch the data with `dvc pull` "
+            "(from the DVC remote), or rebuild them with `dvc repro prepare`."
         )
+    images = open_images(data_dir)
+    labels = np.load(data_dir / LABELS_FILE)
+    if images.ndim != 4 or labels.shape != (len(images),):
+        raise UserError(
+            f"{data_dir}: {IMAGES_FILE} has shape {images.shape} and {LABELS_FILE} {labels.shape}; "
+            "expected (N, H, W) or (N, C, H, W) images and (N,) labels."
+        )
+    if not np.issubdtype(labels.dtype, np.integer) or (len(labels) and labels.min() < 0):
+        raise UserError(f"{data_dir / LABELS_FILE} must hold class indices 0, 1, 2, ...")
+    labels = labels.astype(np.int64)
+    classes = [str(label) for label in range(int(labels.max(initial=-1)) + 1)]
+    return Scan(
+        format=FORMAT,
+        data_dir=data_dir,
+        classes=classes,
+        labels=labels,
+        listing=digest([f"{images.shape[1:]}"], labels),
+        read=lambda index: np.asarray(images[index], dtype=np.float64),
+    )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+class ArraySamples(Dataset):
+    """The samples at `indices`, read from the memory map and normalized on access."""
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+    def __init__(self, data_dir: Path, indices: np.ndarray, mean: list[float], std: list[float]):
+        self.data_dir = data_dir
+        self.indices = indices
+        self.labels = np.load(data_dir / LABELS_FILE)[indices].astype(np.int64)
+        self.mean, self.std = mean, std
+        self.images: np.ndarray | None = None  # opened in each worker process, not pickled
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.__getitems__([position])[0]
+
+    def __getitems__(self, positions: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """A batch in one read of the memory map (the DataLoader's batched fetch)."""
+        if self.images is None:
+            self.images = open_images(self.data_dir)
+        rows = self.indices[positions]
+        order = np.argsort(rows)  # ascending reads of the file, then back in batch order
+        images = np.empty((len(rows), *self.images.shape[1:]), dtype=np.float64)
+        images[order] = self.images[rows[order]]
+        return [
+            (
+                torch.from_numpy(protocol.normalize(image, self.mean, self.std)),
+                torch.tensor(self.labels[position]),
+            )
+            for image, position in zip(images, positions, strict=True)
+        ]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "images": None}
+
+
+class ArrayDataModule(ClassificationDataModule):
+    """Memory-mapped arrays, `num_classes` as the config declares it."""
+
+    def __init__(self, data_dir: str | Path, num_classes: int, batch_size: int, **settings) -> None:
+        super().__init__(data_dir, batch_size, **settings)
+        self._num_classes = num_classes
+
+    def declared_classes(self) -> int:
+        return self._num_classes
+
+    def scan(self) -> Scan:
+        return scan(self.data_dir)
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(label) for label in range(self._num_classes)]
+
+    def sample_shape(self) -> tuple[int, int, int]:
+        return tuple(open_images(self.data_dir).shape[1:])
+
+    def dataset(self, indices: np.ndarray) -> ArraySamples:
+        return ArraySamples(self.data_dir, indices, self.mean, self.std)

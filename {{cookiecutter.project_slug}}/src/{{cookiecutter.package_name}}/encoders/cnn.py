@@ -8,6 +8,7 @@ from {{ cookiecutter.package_name }}.encoders.base import Encoder
 
 KERNEL_SIZE = 3
 POOL = 2  # each block halves height and width
+FEATURE_SIZE = 2  # the last block's maps are averaged down to 2x2, whatever the image size
 
 
 class CNNEncoder(Encoder):
@@ -31,9 +32,12 @@ class CNNEncoder(Encoder):
                 nn.MaxPool2d(POOL),
             ]
             in_channels, height, width = out_channels, height // POOL, width // POOL
-        self.features = nn.Sequential(*blocks, nn.Flatten())
+        # Larger images keep the dense layer's size: their maps are averaged to 2x2 (on 8x8
+        # digits the maps already are, and the pooling changes nothing).
+        pooled = (min(height, FEATURE_SIZE), min(width, FEATURE_SIZE))
+        self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(pooled), nn.Flatten())
         self.dense = nn.Sequential(
-            nn.Linear(in_channels * height * width, hidden), nn.ReLU(), nn.Dropout(dropout)
+            nn.Linear(in_channels * pooled[0] * pooled[1], hidden), nn.ReLU(), nn.Dropout(dropout)
         )
         self.out_features = hidden
 

@@ -1,0 +1,99 @@
+"""`python -m {{ cookiecutter.package_name }}.data split data/<name>`: write a dataset's split beside it.
+
+The split (data/<name>.split.json) follows the protocol: deterministic, stratified, with
+the training split's per-channel normalization statistics. An existing split is kept
+when it matches and refused when it does not: the split defines the metric. The first
+time, the dataset's config is written too (configs/data/<name>.yaml), from what was found.
+It is the DVC `split` stage (`dvc exp run -S data=<name>` runs it for another dataset).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from {{ cookiecutter.package_name }}.data import arrays, folders, protocol, splits
+from {{ cookiecutter.package_name }}.data.scan import Scan
+from {{ cookiecutter.package_name }}.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[3]  # the project: src/<package>/data/ is three below
+CONFIG_DIR = ROOT / "configs" / "data"
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_WORKERS = 2  # processes decoding images while the model trains
+
+FOLDER_CONFIG = """\
+# {name}: {samples} images of {classes} classes, one folder per class under {data_dir}/.
+# Written by `python -m {package}.data split {data_dir}`; review it, then commit it with the split.
+_target_: {package}.data.folders.ImageFolderDataModule
+data_dir: {data_dir}  # relative to the project root
+image_size: {image_size}  # (height, width) every image is resized to, in every split
+goal_error: 0.0  # the error you believe reachable (human-level): the report's baseline
+batch_size: {batch_size}  # each mode sets its own
+num_workers: {workers}  # processes decoding images while the model trains
+pin_memory: false  # true speeds up copies to a GPU; on the CPU it only costs
+"""
+ARRAY_CONFIG = """\
+# {name}: {samples} samples of {classes} classes, as arrays in {data_dir}/ (memory-mapped).
+# Written by `python -m {package}.data split {data_dir}`; review it, then commit it with the split.
+_target_: {package}.data.arrays.ArrayDataModule
+data_dir: {data_dir}  # relative to the project root
+num_classes: {classes}  # labels are 0..num_classes-1
+goal_error: 0.0  # the error you believe reachable (human-level): the report's baseline
+batch_size: {batch_size}  # each mode sets its own
+num_workers: 0  # reading a memory map is cheap: worker processes would only add start-up time
+pin_memory: false  # true speeds up copies to a GPU; on the CPU it only costs
+"""
+
+
+def scan(data_dir: Path) -> Scan:
+    return arrays.scan(data_dir) if arrays.is_arrays(data_dir) else folders.scan(data_dir)
+
+
+def write_config(scan: Scan, split: dict, config: Path) -> None:
+    """A data config from what the split found: its classes, and its smallest image size
+    (shrinking mixed sizes loses less than inventing pixels)."""
+    height, width = min(split["image_sizes"], key=lambda size: size[0] * size[1])
+    data_dir = scan.data_dir.resolve()
+    shown = data_dir.relative_to(ROOT) if data_dir.is_relative_to(ROOT) else data_dir
+    template = ARRAY_CONFIG if scan.format == arrays.FORMAT else FOLDER_CONFIG
+    config.write_text(
+        template.format(
+            name=config.stem,
+            samples=len(scan),
+            classes=len(scan.classes),
+            data_dir=shown.as_posix(),
+            package=__package__.rsplit(".", 1)[0],
+            image_size=f"[{height}, {width}]",
+            batch_size=DEFAULT_BATCH_SIZE,
+            workers=DEFAULT_WORKERS,
+        )
+    )
+
+
+def split(data_dir: Path) -> None:
+    found = scan(data_dir)
+    target, written = splits.write(found)
+    written_split = json.loads(target.read_text())
+    shown = ", ".join(f"{name} {len(written_split[name])}" for name in protocol.SPLITS)
+    state = "written" if written else "unchanged"
+    print(f"{target}: {state} ({shown}; {len(found.classes)} classes)")
+    config = CONFIG_DIR / f"{data_dir.name}.yaml"
+    if not config.exists():
+        write_config(found, written_split, config)
+        print(f"{config.relative_to(ROOT)}: written; review image_size and goal_error")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    command = commands.add_parser("split", help="write data/<name>.split.json beside the data")
+    command.add_argument("data_dir", type=Path, help="the dataset's folder, e.g. data/my_images")
+    arguments = parser.parse_args()
+    try:
+        split(arguments.data_dir)
+    except UserError as error:
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""What every dataset shares: its split and normalization, checked before training, and
+the loaders that serve each split lazily, one sample at a time.
+
+A format (image folders, arrays) says how to list its samples without decoding them
+(`scan`) and how to serve the samples of one split (`dataset`); the rest is here.
+"""
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch import distributed
+from torch.utils.data import DataLoader, Dataset
+
+from {{ cookiecutter.package_name }}.data import protocol, splits
+from {{ cookiecutter.package_name }}.data.scan import Scan
+from {{ cookiecutter.package_name }}.errors import UserError
+
+
+class ClassificationDataModule(L.LightningDataModule):
+    """Class-labelled images, split and normalized by the protocol (`data/protocol.py`)."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        batch_size: int,
+        goal_error: float = 0.0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self.split_file = protocol.split_path(self.data_dir)
+        self.batch_size = batch_size
+        self.goal_error = goal_error
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.datasets: dict[str, Dataset] = {}
+
+    def scan(self) -> Scan:
+        """The samples and their labels, listed without decoding them."""
+        raise NotImplementedError
+
+    def dataset(self, indices: np.ndarray) -> Dataset:
+        """The samples at `indices`, normalized; the dataset keeps their `labels`."""
+        raise NotImplementedError
+
+    def sample_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one sample as the model sees it."""
+        raise NotImplementedError
+
+    def declared_classes(self) -> int | None:
+        """The number of classes the config declares, if it declares one."""
+        return None
+
+    def prepare_data(self) -> None:
+        """Stop with what to run when the data or their split are not there."""
+        if not self.data_dir.exists():
+            raise UserError(
+                f"{self.data_dir} does not exist: fetch the data with `dvc pull` (from the "
+                "DVC remote), or put them there (README: Use your own data)."
+            )
+        if not self.split_file.is_file():
+            raise UserError(
+                f"{self.split_file} is missing: write the split with `python -m "
+                f"{__package__} split {self.data_dir}` (or `dvc repro split`), then commit it."
+            )
+
+    @cached_property
+    def split(self) -> dict[str, Any]:
+        """The split file, checked against the data: read once, before anything trains."""
+        self.prepare_data()
+        return splits.checked(self.split_file, self.scan(), self.declared_classes())
+
+    @property
+    def classes(self) -> list[str]:
+        return self.split["classes"]
+
+    @property
+    def num_classes(self) -> int:
+        return self.declared_classes() or len(self.classes)
+
+    @property
+    def mean(self) -> list[float]:
+        return self.split["mean"]
+
+    @property
+    def std(self) -> list[float]:
+        return self.split["std"]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.sample_shape()
+
+    def denormalize(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) images back at the data's own scale, for figures."""
+        mean = torch.tensor(self.mean, dtype=images.dtype)[:, None, None]
+        std = torch.tensor(self.std, dtype=images.dtype)[:, None, None]
+        return images.cpu() * std + mean
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.datasets:
+            self.datasets = {
+                name: self.dataset(np.asarray(self.split[name], dtype=np.int64))
+                for name in protocol.SPLITS
+            }
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        dataset = self.datasets[split]
+        sampler = None
+        if split != "train" and distributed.is_available() and distributed.is_initialized():
+            # Under DDP each process evaluates its share of the split. Lightning's default
+            # sampler pads the shares to equal length by repeating samples; this one never
+            # repeats, so val/test metrics count each sample once, as in a single process.
+            sampler = UnrepeatedDistributedSampler(dataset, shuffle=False)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,  # not restarted every epoch
+            pin_memory=self.pin_memory,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
