@@ -94,7 +94,8 @@ def checked(path: Path, scan: Scan, num_classes: int | None) -> dict[str, Any]:
     split = json.loads(path.read_text())
     fix = f"delete {path} and split again (`python -m {__package__} split {scan.data_dir}`)"
     if num_classes is not None:
-        outside = sorted({int(label) for label in scan.labels if not 0 <= label < num_classes})
+        labels = scan.labels
+        outside = np.unique(labels[(labels < 0) | (labels >= num_classes)]).tolist()
         if outside:
             raise UserError(
                 f"{scan.data_dir} has labels {_shown(outside)} outside 0..{num_classes - 1}: "
