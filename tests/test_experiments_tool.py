@@ -29,6 +29,7 @@ BASE_LR, NEW_LR = "3.0e-3", "1.0e-2"  # the CNN's learning rate in configs/mode/
 BASE_WIDTH, NEW_WIDTH = "channels: [16, 32]", "channels: [32, 64]"  # the CNN's fast width
 JOBLIB = "hydra/launcher=joblib"  # Hydra's launcher for parallel jobs on one machine
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DIGITS_GOAL_ERROR = 0.01  # `goal_error` in configs/data/digits.yaml
 EFFECT = "0.005"  # the difference of interest in docs/compare-experiments.md's example
 DOCUMENTED = TEMPLATE / "docs" / "compare-experiments.md"
 REPORT_FIGURES = (
@@ -222,6 +223,7 @@ def test_report_writes_the_plots_and_a_bias_variance_table(repo, compared):
         assert errors["val_error"] == pytest.approx(1 - metrics["val/acc"], abs=1e-6)
         assert errors["test_error"] == pytest.approx(1 - metrics["test/acc"], abs=1e-6)
         assert 0 <= errors["train_error"] <= 1
+        assert errors["goal_error"] == DIGITS_GOAL_ERROR  # the data config's, as recorded
 
 
 def test_report_adds_its_figures_to_the_runs_own_wandb_run(repo):

@@ -14,9 +14,13 @@ import csv
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION
+
+if TYPE_CHECKING:  # torch loads only when evaluating, so that `--help` answers at once
+    from {{ cookiecutter.package_name }}.evaluation import Predictions
 
 LEARNING_CURVE_COLUMNS = ("train/loss", "val/loss", "train/acc", "val/acc")
 
@@ -37,6 +41,18 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
         writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def plot_rows(predictions: "Predictions", classes: list[str]) -> tuple[list[dict], list[dict]]:
+    """The rows of confusion.csv (one per sample) and per_class.csv (one per class, in class
+    order), by class name: what `dvc plots show` labels its axes with."""
+    pairs = zip(predictions.labels.tolist(), predictions.predicted.tolist(), strict=True)
+    confusion = [{"actual": classes[a], "predicted": classes[p]} for a, p in pairs]
+    accuracy = predictions.per_class_accuracy().tolist()
+    per_class = [
+        {"class": name, "accuracy": value} for name, value in zip(classes, accuracy, strict=True)
+    ]
+    return confusion, per_class
 
 
 def evaluate(checkpoint: Path, out: Path, split: str, accelerator: str | None = None) -> dict:
@@ -64,18 +80,9 @@ def evaluate(checkpoint: Path, out: Path, split: str, accelerator: str | None = 
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    pairs = zip(predictions.labels.tolist(), predictions.predicted.tolist(), strict=True)
-    write_csv(
-        out / "plots" / "confusion.csv",
-        [{"actual": actual, "predicted": predicted} for actual, predicted in pairs],
-        ["actual", "predicted"],
-    )
-    per_class = predictions.per_class_accuracy().tolist()
-    write_csv(
-        out / "plots" / "per_class.csv",
-        [{"class": label, "accuracy": accuracy} for label, accuracy in enumerate(per_class)],
-        ["class", "accuracy"],
-    )
+    confusion, per_class = plot_rows(predictions, list(datamodule.classes))
+    write_csv(out / "plots" / "confusion.csv", confusion, ["actual", "predicted"])
+    write_csv(out / "plots" / "per_class.csv", per_class, ["class", "accuracy"])
     run_metrics = checkpoint.parent.parent / "metrics.csv"
     if run_metrics.is_file():
         write_csv(

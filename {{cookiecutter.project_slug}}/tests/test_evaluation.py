@@ -17,6 +17,7 @@ import torch
 from hydra.utils import instantiate
 
 from {{ cookiecutter.package_name }} import evaluation, provenance
+from {{ cookiecutter.package_name }}.data.protocol import split_path
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, MONITOR, REPORTED
 from {{ cookiecutter.package_name }}.trainer import build_trainer
 
@@ -49,7 +50,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Trained
     )
     cfg = compose_config("mlp", "fast", overrides)
     state = provenance.GitState(commit="0" * 40, branch="main")
-    record = provenance.build_record(cfg, state, run_dir, data_dir, run_dir)
+    record = provenance.build_record(cfg, state, run_dir, data_dir, split_path(data_dir), run_dir)
     L.seed_everything(SEED, verbose=False)
     data = instantiate(cfg.data)
     trainer = build_trainer(cfg, run_dir, record, loggers=[])
@@ -81,7 +82,10 @@ def test_a_checkpoint_loads_with_weights_only_into_its_own_weights(trained, tmp_
 def test_predictions_are_the_models_outputs_on_the_split_in_order(trained):
     model, record, datamodule = evaluation.load(trained.best)
     result = evaluation.evaluate(model, datamodule, "train", evaluation.build_trainer(record))
-    images, labels = datamodule.datasets["train"].tensors
+    samples = datamodule.datasets["train"]
+    images, labels = (
+        torch.stack(parts) for parts in zip(*(samples[i] for i in range(len(samples))), strict=True)
+    )
     predictions = result.predictions
     assert torch.equal(predictions.labels, labels) and torch.equal(predictions.images, images)
     with torch.no_grad():
@@ -113,4 +117,6 @@ def test_evaluate_py_writes_the_runs_test_metric_and_its_plot_data(trained, tmp_
     datamodule.setup("test")
     confusion = (tmp_path / "plots" / "confusion.csv").read_text().splitlines()
     assert len(confusion) == 1 + len(datamodule.datasets["test"])  # header + one per sample
+    labels = datamodule.datasets["test"].labels
+    assert [row.split(",")[0] for row in confusion[1:]] == [datamodule.classes[i] for i in labels]
     assert (tmp_path / "plots" / "learning_curves.csv").is_file()

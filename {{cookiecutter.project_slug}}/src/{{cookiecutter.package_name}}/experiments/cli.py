@@ -8,7 +8,7 @@ from pathlib import Path
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.experiments import affected, compare, output, seeds, shadow
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts, resolve
-from {{ cookiecutter.package_name }}.experiments.diagnosis import DEFAULT_GOAL_ERROR, DEFAULT_TOLERANCE
+from {{ cookiecutter.package_name }}.experiments.diagnosis import DEFAULT_TOLERANCE
 from {{ cookiecutter.package_name }}.experiments.runs import TRAIN_SCRIPT, Plan, Variant, parse_change
 from {{ cookiecutter.package_name }}.experiments.stats import (
     DEFAULT_ALPHA,
@@ -117,8 +117,12 @@ def run_report(args: argparse.Namespace, root: Path) -> None:
     from {{ cookiecutter.package_name }}.experiments import report
 
     groups = report.group_runs(args.runs)
+    # every run's goal error before the first evaluation, so a missing one stops at once
+    goals = {
+        run.run_dir: report.goal_error(run, args.goal_error) for g in groups.values() for run in g
+    }
     for directory, runs in groups.items():
-        reports = [report.evaluate_run(run, args.goal_error) for run in runs]
+        reports = [report.evaluate_run(run, goals[run.run_dir]) for run in runs]
         table = report.group_table(directory, reports, args.tolerance)
         if args.wandb:
             logged = [report.log_to_wandb(r, args.tolerance) for r in reports]
@@ -248,8 +252,9 @@ def parser() -> argparse.ArgumentParser:
     reporting.add_argument(
         "--goal-error",
         type=float,
-        default=DEFAULT_GOAL_ERROR,
-        help=f"the error to aim for, e.g. human-level (default {DEFAULT_GOAL_ERROR})",
+        default=None,
+        help="the error to aim for, e.g. human-level (default: the `goal_error` of the "
+        "run's data config, configs/data/<name>.yaml)",
     )
     reporting.add_argument(
         "--tolerance",

@@ -7,7 +7,6 @@ under-fitting, then over-fitting, then the gap between validation and test.
 
 from dataclasses import dataclass
 
-DEFAULT_GOAL_ERROR = 0.01  # human-level error on handwritten digits is about 1%
 DEFAULT_TOLERANCE = 0.01  # a gap below one percentage point is not worth acting on
 
 

@@ -1,17 +1,24 @@
-"""The figures a person wants to look at after a run, each written as a PNG.
+"""The figures a person wants to look at after a run, each built as a matplotlib Figure.
 
 Learning curves, confusion matrix, per-class accuracy, a grid of misclassified
 samples, and histograms of the weights and of their gradients. Built on
 matplotlib's object API, so nothing needs a display; the confusion matrix is drawn
 by torchmetrics. The per-class bars and the grid stay ours: torchmetrics draws per-class
 values as separate points, and has no grid of misclassified samples.
+
+Any number of classes reads: the figures grow with the classes up to a cap, class
+names label the axes (every k-th one past a limit), and the counts in the confusion
+matrix's cells go once the cells are too small to hold them.
 """
 
 import csv
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -22,21 +29,60 @@ from {{ cookiecutter.package_name }}.model import Classifier
 DPI = 120
 MISCLASSIFIED_SHOWN = 25  # a 5 x 5 grid
 GRID_COLUMNS = 5
+GRID_CELL_INCHES = 2.0
 HISTOGRAM_BINS = 50
 CURVES = {
     "loss": ("train/loss", "val/loss"),
     METRIC_NAME: (f"train/{METRIC_NAME}", f"val/{METRIC_NAME}"),
 }
+MAX_TICK_LABELS = 30  # past this many classes, only every k-th class is named on an axis
+MAX_CELL_COUNTS = 20  # past this many classes, the confusion matrix's cells lose their counts
+NAME_CHARS = 12  # longer class names are cut to this in ticks and titles
+SHORT_NAME_CHARS = 3  # tick labels up to this long stay upright
+CONFUSION_INCHES = (5.0, 16.0)  # the matrix's side: 0.45 in per class, within these bounds
+CONFUSION_INCHES_PER_CLASS = 0.45
+BARS_INCHES = (7.0, 20.0)  # the per-class figure's width: 0.2 in per class, within these
+BARS_INCHES_PER_CLASS = 0.2
+CELL_FONT_MAX = 12.0  # points; smaller when the cells are
+CELL_FONT_FILL = 0.4  # a count's font size, as a fraction of the cell's side
+POINTS_PER_INCH = 72
+COLORBAR_FRACTION = 0.04  # of the matrix's width
+RGB = 3  # channels shown in colour; any other count shows its first channel in grey
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def save(figure: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     figure.savefig(path, dpi=DPI)
     return path
 
 
-def learning_curves(metrics_csv: Path, path: Path) -> Path:
+def short(name: str) -> str:
+    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
+
+
+def shown_ticks(count: int) -> list[int]:
+    """The classes named on an axis: all of them, or every k-th past MAX_TICK_LABELS."""
+    return list(range(0, count, math.ceil(count / MAX_TICK_LABELS)))
+
+
+def _bounded(inches_per_class: float, count: int, bounds: tuple[float, float]) -> float:
+    low, high = bounds
+    return min(high, max(low, inches_per_class * count))
+
+
+def _name_classes(axis: Axes, classes: Sequence[str], x: bool = True, y: bool = False) -> None:
+    ticks = shown_ticks(len(classes))
+    names = [short(classes[index]) for index in ticks]
+    upright = max(map(len, names)) <= SHORT_NAME_CHARS
+    if x:
+        rotation, align = (0, "center") if upright else (45, "right")
+        axis.set_xticks(ticks, names, rotation=rotation, ha=align, rotation_mode="anchor")
+    if y:
+        axis.set_yticks(ticks, names, rotation=0)
+
+
+def learning_curves(metrics_csv: Path) -> Figure:
     """Loss and metric per epoch, train against val, from Lightning's CSVLogger file."""
     with metrics_csv.open() as lines:
         rows = list(csv.DictReader(lines))
@@ -50,25 +96,34 @@ def learning_curves(metrics_csv: Path, path: Path) -> Path:
         axis.set(title=quantity, xlabel="epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend()
-    return _save(figure, path)
+    return figure
 
 
-def confusion_matrix(predictions: Predictions, split: str, path: Path) -> Path:
-    """torchmetrics' own drawing of its confusion matrix, counts in the cells."""
+def confusion_matrix(predictions: Predictions, classes: Sequence[str], split: str) -> Figure:
+    """torchmetrics' own drawing of its confusion matrix, counts in the cells while they fit."""
     from torchmetrics.classification import MulticlassConfusionMatrix
 
-    matrix = MulticlassConfusionMatrix(num_classes=predictions.num_classes)
+    count = predictions.num_classes
+    matrix = MulticlassConfusionMatrix(num_classes=count)
     matrix.update(predictions.predicted, predictions.labels)
-    figure = Figure(figsize=(6, 5.5))
+    side = _bounded(CONFUSION_INCHES_PER_CLASS, count, CONFUSION_INCHES)
+    figure = Figure(figsize=(side, side))
     axis = figure.subplots()
-    matrix.plot(ax=axis)
+    counted = count <= MAX_CELL_COUNTS
+    matrix.plot(ax=axis, add_text=counted)
+    font = min(CELL_FONT_MAX, CELL_FONT_FILL * side * POINTS_PER_INCH / count)
+    for text in axis.texts:
+        text.set_fontsize(font)
+    if not counted:  # the colours alone carry the counts: say which is which
+        figure.colorbar(axis.images[0], ax=axis, fraction=COLORBAR_FRACTION, label="samples")
+    _name_classes(axis, classes, x=True, y=True)
     axis.set(title=f"confusion matrix ({split})", xlabel="predicted", ylabel="true")
-    return _save(figure, path)
+    return figure
 
 
-def per_class_accuracy(evaluation: Evaluation, path: Path) -> Path:
+def per_class_accuracy(evaluation: Evaluation, classes: Sequence[str]) -> Figure:
     accuracy = evaluation.predictions.per_class_accuracy().numpy()
-    figure = Figure(figsize=(7, 4))
+    figure = Figure(figsize=(_bounded(BARS_INCHES_PER_CLASS, len(accuracy), BARS_INCHES), 4))
     axis = figure.subplots()
     axis.bar(np.arange(len(accuracy)), accuracy)
     axis.axhline(evaluation.value, color="black", linestyle="--", label=f"overall {METRIC_NAME}")
@@ -76,31 +131,50 @@ def per_class_accuracy(evaluation: Evaluation, path: Path) -> Path:
         title=f"per-class {METRIC_NAME} ({evaluation.split})",
         xlabel="class",
         ylim=(0, 1),
-        xticks=np.arange(len(accuracy)),
+        xlim=(-0.5, len(accuracy) - 0.5),
     )
+    _name_classes(axis, classes)
     axis.legend(loc="lower right")
-    return _save(figure, path)
+    return figure
 
 
-def misclassified(predictions: Predictions, split: str, path: Path) -> Path:
-    """The first misclassified samples, titled `true -> predicted`."""
-    wrong = predictions.misclassified()[:MISCLASSIFIED_SHOWN].tolist()
-    rows = max(1, -(-len(wrong) // GRID_COLUMNS))
-    figure = Figure(figsize=(2 * GRID_COLUMNS, 2 * rows + 0.5))
-    figure.suptitle(f"misclassified ({split}): {len(predictions.misclassified())} samples")
+def display_range(images: np.ndarray) -> tuple[float, float]:
+    """[0, 1] for images scaled to it (image folders); the values' own range otherwise
+    (arrays keep their raw values, e.g. 0..16 for digits or 0..255)."""
+    if images.size == 0:
+        return 0.0, 1.0
+    return min(0.0, float(images.min())), max(1.0, float(images.max()))
+
+
+def misclassified(
+    predictions: Predictions,
+    classes: Sequence[str],
+    denormalize: Callable[[torch.Tensor], torch.Tensor],
+    split: str,
+) -> Figure:
+    """The first misclassified samples as the data hold them (un-normalized), in colour for
+    RGB and in grey otherwise, titled `true -> predicted` by class name."""
+    wrong = predictions.misclassified()
+    shown = wrong[:MISCLASSIFIED_SHOWN]
+    images = denormalize(predictions.images[shown]).numpy()
+    low, high = display_range(images)
+    rows = max(1, -(-len(shown) // GRID_COLUMNS))
+    figure = Figure(figsize=(GRID_CELL_INCHES * GRID_COLUMNS, GRID_CELL_INCHES * rows + 0.5))
+    figure.suptitle(f"misclassified ({split}): {len(wrong)} samples")
     axes = figure.subplots(rows, GRID_COLUMNS, squeeze=False).flatten()
     for axis in axes:
         axis.axis("off")
-    for axis, index in zip(axes, wrong, strict=False):
-        axis.imshow(predictions.images[index, 0].numpy(), cmap="gray_r")
+    for axis, index, image in zip(axes, shown.tolist(), images, strict=False):
+        if image.shape[0] == RGB:
+            axis.imshow(((image.transpose(1, 2, 0) - low) / (high - low)).clip(0, 1))
+        else:
+            axis.imshow(image[0], cmap="gray", vmin=low, vmax=high)
         true, predicted = predictions.labels[index].item(), predictions.predicted[index].item()
-        axis.set_title(f"{true} -> {predicted}")
-    return _save(figure, path)
+        axis.set_title(f"{short(classes[true])} -> {short(classes[predicted])}", fontsize="small")
+    return figure
 
 
-def weights_and_gradients(
-    model: Classifier, images: torch.Tensor, labels: torch.Tensor, path: Path
-) -> Path:
+def weights_and_gradients(model: Classifier, images: torch.Tensor, labels: torch.Tensor) -> Figure:
     """Histograms of every weight matrix and of its gradient of the loss on one batch."""
     model.zero_grad()
     with torch.enable_grad():
@@ -115,4 +189,4 @@ def weights_and_gradients(
         right.hist(parameter.grad.flatten().numpy(), bins=HISTOGRAM_BINS, color="tab:orange")
         right.set_title(f"{name}: gradients (one train batch)", fontsize="small")
     model.zero_grad()
-    return _save(figure, path)
+    return figure

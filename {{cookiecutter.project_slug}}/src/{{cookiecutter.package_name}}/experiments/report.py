@@ -5,6 +5,8 @@ Each run's best checkpoint is evaluated on train, val and test with
 the model's own test step); the errors fill
 the bias/variance table, and the figures land in `<run dir>/report/`. Runs in
 the same directory (the seeds of one sweep) form a group with a mean column.
+The goal error is the dataset's own (`goal_error` in its data config, recorded
+with the run); the figures name the dataset's classes and show its images as stored.
 """
 
 from collections import defaultdict
@@ -35,7 +37,22 @@ class RunReport:
     figures: tuple[Path, ...]
 
 
-def evaluate_run(run: Run, goal_error: float) -> RunReport:
+def goal_error(run: Run, override: float | None = None) -> float:
+    """The run's goal (human-level) error: `override`, else its data config's `goal_error`."""
+    if override is not None:
+        return override
+    data = run.provenance["config"]["data"]
+    if data.get("goal_error") is None:
+        name = Path(data.get("data_dir", "<name>")).name
+        raise UserError(
+            f"{run.run_dir} records no goal error (its data config has no `goal_error`): "
+            f"pass --goal-error (e.g. 0.01), and set `goal_error:` in configs/data/{name}.yaml "
+            "for the runs to come."
+        )
+    return float(data["goal_error"])
+
+
+def evaluate_run(run: Run, goal: float) -> RunReport:
     """Errors on every split and the figures, from the run's best checkpoint."""
     from {{ cookiecutter.package_name }} import evaluation
 
@@ -49,28 +66,38 @@ def evaluate_run(run: Run, goal_error: float) -> RunReport:
             "(check out the data it used, e.g. with `dvc checkout`)."
         )
     trainer = evaluation.build_trainer(record)
-    results = {
-        split: evaluation.evaluate(model, datamodule, split, trainer) for split in evaluation.SPLITS
-    }
-    errors = Errors(goal=goal_error, **{split: 1.0 - results[split].value for split in results})
+    errors: dict[str, float] = {}
+    for split in evaluation.SPLITS:  # one split's outputs held at a time, and what is shown
+        result = evaluation.evaluate(model, datamodule, split, trainer)
+        errors[split] = 1.0 - result.value
+        if split == SPLIT_SHOWN:
+            shown = result
+        if split == "train":  # copies: a slice would keep the whole split's images alive
+            batch = tuple(
+                part[:GRADIENT_BATCH].clone()
+                for part in (result.predictions.images, result.predictions.labels)
+            )
+    classes = list(datamodule.classes)
     out = run.run_dir / REPORT_DIR
-    shown = results[SPLIT_SHOWN]
-    train = results["train"].predictions
     figures = [
-        plots.confusion_matrix(shown.predictions, SPLIT_SHOWN, out / "confusion_matrix.png"),
-        plots.per_class_accuracy(shown, out / "per_class_accuracy.png"),
-        plots.misclassified(shown.predictions, SPLIT_SHOWN, out / "misclassified.png"),
-        plots.weights_and_gradients(
-            model.cpu(),
-            train.images[:GRADIENT_BATCH],
-            train.labels[:GRADIENT_BATCH],
+        plots.save(
+            plots.confusion_matrix(shown.predictions, classes, SPLIT_SHOWN),
+            out / "confusion_matrix.png",
+        ),
+        plots.save(plots.per_class_accuracy(shown, classes), out / "per_class_accuracy.png"),
+        plots.save(
+            plots.misclassified(shown.predictions, classes, datamodule.denormalize, SPLIT_SHOWN),
+            out / "misclassified.png",
+        ),
+        plots.save(
+            plots.weights_and_gradients(model.cpu(), *batch),
             out / "weights_and_gradients.png",
         ),
     ]
     curves = run.run_dir / LEARNING_CURVES_CSV
     if curves.is_file():
-        figures.insert(0, plots.learning_curves(curves, out / "learning_curves.png"))
-    return RunReport(run, errors, tuple(figures))
+        figures.insert(0, plots.save(plots.learning_curves(curves), out / "learning_curves.png"))
+    return RunReport(run, Errors(goal=goal, **errors), tuple(figures))
 
 
 def log_to_wandb(report: RunReport, tolerance: float) -> str | None:
