@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -93,6 +94,8 @@ def make_model(datamodule: ClassificationDataModule) -> Callable[[str, str], Cla
 
 @pytest.fixture(scope="session")
 def batch(datamodule: ClassificationDataModule) -> tuple[torch.Tensor, torch.Tensor]:
-    """One fixed training batch: the first training samples, as the loader serves them."""
+    """One fixed training batch, spread evenly over the training split: samples stored
+    class by class (image folders) still give a batch of every class."""
     train = datamodule.datasets["train"]
-    return collate([train[position] for position in range(min(BATCH, len(train)))])
+    positions = np.linspace(0, len(train) - 1, min(BATCH, len(train))).round().astype(int)
+    return collate([train[int(position)] for position in positions])

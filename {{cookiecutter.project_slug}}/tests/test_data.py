@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.errors import UserError
 from .conftest import BATCH
 
 SAMPLE = 16  # samples per split checked one by one against the raw files
-MAX_EXACT_STATS = 20_000  # up to this many training samples, the statistics are recomputed
+MAX_EXACT_STATS = 5_000  # up to this many training samples, the statistics are recomputed
 STANDARDIZED_TOLERANCE = 0.25  # |mean| and |std - 1| of a normalized batch of training samples
 
 
