@@ -49,7 +49,7 @@ def train(cfg: DictConfig) -> float:
     L.seed_everything(cfg.seed, workers=True)
     data = instantiate(cfg.data)
     data.prepare_data()
-    record = provenance.build_record(cfg, git, ROOT, data.data_dir, run_dir)
+    record = provenance.build_record(cfg, git, ROOT, data.data_dir, data.split_file, run_dir)
     resume_from = None
     if cfg.resume or run_dirs.requeued(run_dir):
         resume_from = run_dir / run_dirs.CHECKPOINT_DIR / run_dirs.LAST_CHECKPOINT

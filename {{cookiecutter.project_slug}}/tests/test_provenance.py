@@ -1,5 +1,6 @@
 """The clean-tree guard and the provenance record, in a real temporary git repository."""
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -63,12 +64,15 @@ def test_long_change_lists_are_cut_with_a_count(repo):
         provenance.guard(repo, allow_dirty=False)
 
 
-def test_allow_dirty_records_the_changes_and_saves_the_diff(repo, data_dir, tmp_path_factory):
+def test_allow_dirty_records_the_changes_and_saves_the_diff(
+    repo, data_dir, split_file, tmp_path_factory
+):
     (repo / "model.py").write_text("LR = 1e-2\n")
     (repo / "notes.txt").write_text("idea\n")
     state = provenance.guard(repo, allow_dirty=True)
     run_dir = tmp_path_factory.mktemp("run")
-    record = provenance.build_record(compose_config("cnn"), state, repo, data_dir, run_dir)
+    cfg = compose_config("cnn")
+    record = provenance.build_record(cfg, state, repo, data_dir, split_file, run_dir)
     provenance.save(record, repo, run_dir)
     assert record["git_dirty"] is True
     patch = (run_dir / provenance.DIFF_FILE).read_text()
@@ -81,25 +85,111 @@ def test_outside_git_is_refused_unless_allowed(tmp_path):
     assert provenance.guard(tmp_path, allow_dirty=True).dirty
 
 
-def test_record_carries_what_a_comparison_needs(repo, data_dir, tmp_path):
+def test_record_carries_what_a_comparison_needs(repo, data_dir, split_file, tmp_path):
     cfg = compose_config("cnn", "fast", overrides=("seed=7",))
-    record = provenance.build_record(cfg, provenance.guard(repo, False), repo, data_dir, tmp_path)
+    state = provenance.guard(repo, False)
+    record = provenance.build_record(cfg, state, repo, data_dir, split_file, tmp_path)
     assert record["git_commit"] == git(repo, "rev-parse", "HEAD")
-    assert record["data_version"] == provenance.data_version(data_dir)
+    assert record["data_version"] == provenance.data_version(repo, data_dir, split_file)
+    assert record["data_dirty"] is False and record["data_dvc_md5"] is None  # not DVC-tracked
     assert (record["mode"], record["profile"], record["seed"]) == ("cnn", "fast", 7)
     assert record["metric_version"] >= 1 and record["config"]["seed"] == 7
     assert {"python", "torch", "lightning"} <= record["versions"].keys()
     assert record["environment"]["packages"]["torch"] == record["versions"]["torch"]
 
 
-def test_data_version_follows_the_content(tmp_path, data_dir):
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    for path in data_dir.iterdir():
-        (copy / path.name).write_bytes(path.read_bytes())
-    assert provenance.data_version(copy) == provenance.data_version(data_dir)
-    (copy / "labels.npy").write_bytes(b"changed")
-    assert provenance.data_version(copy) != provenance.data_version(data_dir)
+def test_data_version_follows_the_content_of_the_data_and_the_split(tmp_path):
+    data, split = dataset(tmp_path / "data")
+    copy, copy_split = dataset(tmp_path / "copy")
+    version = provenance.data_version(tmp_path, data, split)
+    assert provenance.data_version(tmp_path, copy, copy_split) == version
+    flip_one_byte(copy / "cat" / "0.png")
+    assert provenance.data_version(tmp_path, copy, copy_split) != version
+    split.write_text('{"train": [1], "val": [0], "test": [2]}')  # the split defines the metric
+    assert provenance.data_version(tmp_path, data, split) != version
+
+
+def test_a_missing_split_file_names_the_command_that_writes_it(tmp_path):
+    data, split = dataset(tmp_path / "data")
+    split.unlink()
+    with pytest.raises(UserError, match=r"data\.split\.json is missing.*\.data split "):
+        provenance.data_version(tmp_path, data, split)
+
+
+@pytest.fixture
+def split_file(tmp_path_factory) -> Path:
+    """build_record hashes the split's bytes; their meaning is the data tests' business."""
+    path = tmp_path_factory.mktemp("split") / "digits.split.json"
+    path.write_text('{"train": [0], "val": [1], "test": [2]}')
+    return path
+
+
+def dataset(folder: Path) -> tuple[Path, Path]:
+    """A tiny class-per-folder dataset and its split file beside it."""
+    for label, name in enumerate(("cat", "dog")):
+        (folder / name).mkdir(parents=True)
+        for index in range(2):
+            (folder / name / f"{index}.png").write_bytes(bytes([label, index]) * 512)
+    split = folder.with_name(f"{folder.name}.split.json")
+    split.write_text('{"train": [0, 1], "val": [2], "test": [3]}')
+    return folder, split
+
+
+def flip_one_byte(path: Path, keep_stat: bool = False) -> None:
+    """Change one byte in place; with keep_stat, inode, size and mtime stay as they were."""
+    before = path.stat()
+    with path.open("r+b") as file:
+        first = file.read(1)
+        file.seek(0)
+        file.write(bytes([first[0] ^ 0xFF]))
+    later = 0 if keep_stat else 10**9  # a real edit's mtime moves on, even within a clock tick
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + later))
+
+
+@pytest.fixture
+def dvc_repo(repo: Path, tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A real DVC repository whose dataset `dvc add` tracked, as a user's own data is."""
+    from dvc.repo import Repo
+
+    data, split = dataset(repo / "data" / "pets")
+    with Repo.init(str(repo)) as dvc, dvc.config.edit() as config:
+        config["core"]["site_cache_dir"] = str(tmp_path_factory.mktemp("dvc-site"))  # its state
+    with Repo(str(repo)) as dvc:
+        dvc.add(str(data))
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "data")
+    return repo, data, split
+
+
+def test_dvc_tracked_data_takes_dvc_hashes_from_its_state_not_the_bytes(dvc_repo, monkeypatch):
+    root, data, split = dvc_repo
+    read = provenance.data_state(root, data, split)  # small: every byte read, DVC's hashing
+    assert read.md5 == read.pinned_md5 == provenance.dvc_md5(root, data) and not read.dirty
+    monkeypatch.setattr(provenance, "DVC_STATE_MIN_BYTES", 0)  # as for a large dataset
+    assert provenance.data_state(root, data, split) == read  # the same version either way
+
+    # DVC trusts a file whose inode, size and mtime it has seen: the version comes from its
+    # state database, so a byte changed behind its back goes unseen, as it does for `dvc status`.
+    flip_one_byte(data / "dog" / "1.png", keep_stat=True)
+    assert provenance.data_state(root, data, split) == read
+    monkeypatch.setattr(provenance, "DVC_STATE_MIN_BYTES", 2**62)
+    assert provenance.data_state(root, data, split).md5 != read.md5  # reading sees it
+
+
+def test_data_that_differs_from_its_dvc_pin_is_refused_unless_allowed(dvc_repo, monkeypatch):
+    root, data, split = dvc_repo
+    pinned = provenance.data_state(root, data, split)
+    monkeypatch.setattr(provenance, "DVC_STATE_MIN_BYTES", 0)
+    flip_one_byte(data / "cat" / "0.png")  # an edit DVC sees: the file's mtime changed
+    edited = provenance.data_state(root, data, split)
+    assert edited.dirty and edited.version != pinned.version
+    assert edited.md5 != pinned.md5 and edited.pinned_md5 == pinned.md5
+    state = provenance.guard(root, allow_dirty=False)
+    with pytest.raises(UserError, match=r"dvc add .*pets.*dvc checkout .*allow_dirty=true"):
+        provenance.build_record(compose_config("cnn"), state, root, data, split, root / "run")
+    cfg = compose_config("cnn", overrides=("allow_dirty=true",))
+    record = provenance.build_record(cfg, state, root, data, split, root / "run")
+    assert record["data_dirty"] is True and record["data_version"] == edited.version
 
 
 # What DVC writes: a stage output pinned in dvc.lock, and a `dvc add` of a user's dataset.
@@ -145,13 +235,14 @@ def test_secrets_from_the_environment_are_redacted(monkeypatch):
 
 
 def test_resume_refuses_another_commit_and_extends_the_same_record(
-    repo, data_dir, tmp_path_factory
+    repo, data_dir, split_file, tmp_path_factory
 ):
     cfg = compose_config("cnn", "fast")
     run_dir = tmp_path_factory.mktemp("run")
 
     def record() -> dict:
-        return provenance.build_record(cfg, provenance.guard(repo, False), repo, data_dir, run_dir)
+        state = provenance.guard(repo, False)
+        return provenance.build_record(cfg, state, repo, data_dir, split_file, run_dir)
 
     provenance.save(record(), repo, run_dir)
     again = record()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }} import provenance, tracking
+from {{ cookiecutter.package_name }}.data.protocol import split_path
 from {{ cookiecutter.package_name }}.errors import UserError
 
 from .conftest import compose_config
@@ -58,7 +59,7 @@ def test_an_unknown_mode_is_a_clear_error():
 def test_offline_run_says_how_to_upload_it(no_login, data_dir, tmp_path, capsys):
     cfg = compose_config("cnn", "fast")
     state = provenance.GitState(commit="0" * 40, branch="main")
-    record = provenance.build_record(cfg, state, tmp_path, data_dir, tmp_path)
+    record = provenance.build_record(cfg, state, tmp_path, data_dir, split_path(data_dir), tmp_path)
     logger = tracking.wandb_logger(cfg, record, tmp_path)
     assert logger is not None  # the run itself starts with the first logged value
     notice = capsys.readouterr().err

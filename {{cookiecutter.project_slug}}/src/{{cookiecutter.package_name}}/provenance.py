@@ -28,6 +28,11 @@ RECORD_FILE = "provenance.json"
 DIFF_FILE = "dirty.patch"
 DVC_LOCK = "dvc.lock"
 DVC_FILE_SUFFIX = ".dvc"  # `dvc add data/x` tracks data/x in data/x.dvc
+# Pinned data at least this large is checked by DVC from its state database instead of being
+# re-read: opening the DVC repository costs about 0.5 s, more than reading smaller data
+# (docs/benchmarks.md, "data version").
+DVC_STATE_MIN_BYTES = 256 * 1024**2
+DVC_HASH = "md5"  # DVC 3's hash of files and directories, the `hash:` of its pins
 # DVC rewrites these during `dvc repro` / `dvc exp run`: the lock between stages, params.yaml
 # with `-S`. What they change is recorded anyway (data version; resolved config and command).
 DVC_OWNED = (DVC_LOCK, "params.yaml")
@@ -100,33 +105,126 @@ def guard(root: Path, allow_dirty: bool) -> GitState:
     return state
 
 
-def data_version(data_dir: Path) -> str:
-    """SHA-256 over the data files' relative paths and bytes: equal data, equal version."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(data_dir).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class DataState:
+    """The data a run reads, as it is on disk, and what DVC pins for it."""
+
+    version: str  # the data's and the split's content: equal data, equal version
+    md5: str  # DVC's directory hash of the data on disk, whether or not DVC tracks it
+    pinned_md5: str | None  # what dvc.lock or data/<name>.dvc pins; None if untracked
+    pinned_in: Path | None  # the file that pins it
+
+    @property
+    def dirty(self) -> bool:
+        """The data on disk is not the data the commit pins (edited, or never checked out)."""
+        return self.pinned_md5 is not None and self.md5 != self.pinned_md5
+
+
+def data_state(root: Path, data_dir: Path, split_file: Path) -> DataState:
+    """The data's version and DVC's pin of it, hashed no more often than DVC itself would.
+
+    Large pinned data is hashed by DVC from its state database: a file whose inode, mtime
+    and size are those DVC last hashed is not read again (DVC's own trust, as in `dvc
+    status`). Everything else is read whole with DVC's hashing, so the version is the same
+    whichever way it was computed, and whether or not DVC tracks the data.
+    """
+    if not split_file.is_file():
+        raise UserError(
+            f"{split_file} is missing: write the split with "
+            f"`python -m {{ cookiecutter.package_name }}.data split {data_dir}`."
+        )
+    pinned, pinned_in = _pinned_out(root, data_dir)
+    md5 = None
+    if pinned is not None and (
+        pinned.get("size", DVC_STATE_MIN_BYTES) >= DVC_STATE_MIN_BYTES
+        or pinned.get("hash") != DVC_HASH  # pinned by DVC 2, whose md5 only DVC computes
+    ):
+        md5 = _dvc_workspace_md5(root, data_dir)
+    md5 = md5 or _read_md5(data_dir)
+    split = hashlib.sha256(split_file.read_bytes()).hexdigest()
+    return DataState(
+        version=digest({"data_md5": md5, "split_sha256": split}),
+        md5=md5,
+        pinned_md5=None if pinned is None else pinned.get("md5"),
+        pinned_in=pinned_in,
+    )
+
+
+def data_version(root: Path, data_dir: Path, split_file: Path) -> str:
+    """The version of the data as it is on disk, with its split: equal data, equal version."""
+    return data_state(root, data_dir, split_file).version
+
+
+def check_data(data: DataState, data_dir: Path, allow_dirty: bool) -> None:
+    """Refuse to train on data other than what the commit pins, unless told to."""
+    if not data.dirty or allow_dirty:
+        return
+    by_lock = data.pinned_in is not None and data.pinned_in.name == DVC_LOCK
+    pin_file = DVC_LOCK if by_lock else f"{data_dir}{DVC_FILE_SUFFIX}"
+    pin = f"`dvc {'commit' if by_lock else 'add'} {data_dir}` and commit {pin_file}"
+    raise UserError(
+        f"{data_dir} is not the data {pin_file} pins (DVC md5 {data.md5[:12]} on disk, "
+        f"{(data.pinned_md5 or '')[:12]} pinned): to train on it, run {pin}; to train on the "
+        f"pinned data, run `dvc checkout {data_dir}` (`--force` discards edits DVC has not "
+        "saved); or pass allow_dirty=true (the run is then marked data_dirty)."
+    )
+
+
+def _read_md5(data_dir: Path) -> str:
+    """DVC's directory hash of `data_dir`, reading every byte with DVC's own hashing."""
+    from dvc_data.hashfile.build import build
+    from dvc_data.hashfile.db import HashFileDB
+    from dvc_objects.fs.local import LocalFileSystem
+    from dvc_objects.fs.memory import MemoryFileSystem
+
+    # `build` keeps the directory listing it hashes in an object store; in memory, as DVC does.
+    staging = HashFileDB(MemoryFileSystem(), "/")
+    _, _, tree = build(staging, str(data_dir), LocalFileSystem(), DVC_HASH, dry_run=True)
+    return tree.hash_info.value
+
+
+def _dvc_workspace_md5(root: Path, data_dir: Path) -> str | None:
+    """DVC's hash of the output `data_dir` as it is on disk, from the repository's state
+    database (files unchanged since DVC hashed them are not read); None if DVC has no such
+    output (no DVC repository, or a stale pin), so that the bytes are read instead."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(root)) as repo:
+            return repo.find_outs_by_path(str(data_dir.resolve()))[0].get_hash().value
+    except DvcException:
+        return None
 
 
 def dvc_md5(root: Path, data_dir: Path) -> str | None:
     """DVC's hash of `data_dir`: pinned in dvc.lock when a stage outputs it, or in the
     `<data_dir>.dvc` file that `dvc add` and `dvc import-url` write for your own data."""
+    pinned, _ = _pinned_out(root, data_dir)
+    return None if pinned is None else pinned.get("md5")
+
+
+def _pinned_out(root: Path, data_dir: Path) -> tuple[dict[str, Any] | None, Path | None]:
+    """The DVC out entry (md5, size, nfiles) of `data_dir`, and the file that holds it."""
     lock = root / DVC_LOCK
-    if lock.is_file():
+    if lock.is_file() and data_dir.resolve().is_relative_to(root.resolve()):
         relative = data_dir.resolve().relative_to(root.resolve()).as_posix()
         for stage in OmegaConf.to_container(OmegaConf.load(lock)).get("stages", {}).values():
-            if md5 := _pinned_md5(stage, relative):
-                return md5
+            if out := _out(stage, relative):
+                return out, lock
     tracked = data_dir.parent / f"{data_dir.name}{DVC_FILE_SUFFIX}"
-    if tracked.is_file():  # its paths are relative to the .dvc file's folder
-        return _pinned_md5(OmegaConf.to_container(OmegaConf.load(tracked)), data_dir.name)
-    return None
+    if not tracked.is_file():
+        return None, None
+    # The paths in a .dvc file are relative to its folder.
+    out = _out(OmegaConf.to_container(OmegaConf.load(tracked)), data_dir.name)
+    return (out, tracked) if out else (None, None)
 
 
-def _pinned_md5(entry: dict[str, Any], path: str) -> str | None:
-    """The md5 of `path` among the `outs` of a dvc.lock stage or a .dvc file."""
-    return next((out.get("md5") for out in entry.get("outs", []) if out.get("path") == path), None)
+def _out(entry: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """`path`'s entry among the `outs` of a dvc.lock stage or a .dvc file, if it has an md5."""
+    return next(
+        (out for out in entry.get("outs", []) if out.get("path") == path and out.get("md5")), None
+    )
 
 
 def _secret_values() -> list[str]:
@@ -235,17 +333,21 @@ def environment() -> dict[str, Any]:
 
 
 def build_record(
-    cfg: DictConfig, state: GitState, root: Path, data_dir: Path, run_dir: Path
+    cfg: DictConfig, state: GitState, root: Path, data_dir: Path, split_file: Path, run_dir: Path
 ) -> dict[str, Any]:
-    """Everything needed to trace, reproduce and compare this run."""
+    """Everything needed to trace, reproduce and compare this run; refuses data that differs
+    from its DVC pin unless `allow_dirty=true`."""
+    data = data_state(root, data_dir, split_file)
+    check_data(data, data_dir, cfg.allow_dirty)
     return redact(
         {
             "git_commit": state.commit,
             "git_branch": state.branch,
             "git_dirty": state.dirty,
             "git_changes": state.changed,
-            "data_version": data_version(data_dir),
-            "data_dvc_md5": dvc_md5(root, data_dir),
+            "data_version": data.version,
+            "data_dvc_md5": data.pinned_md5,
+            "data_dirty": data.dirty,
             "metric_name": METRIC_NAME,
             "metric_version": METRIC_VERSION,
             "mode": cfg.mode.name,

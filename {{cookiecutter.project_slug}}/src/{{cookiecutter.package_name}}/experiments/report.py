@@ -58,7 +58,7 @@ def evaluate_run(run: Run, goal: float) -> RunReport:
 
     model, record, datamodule = evaluation.load(run.run_dir / BEST_CHECKPOINT)
     datamodule.prepare_data()
-    current = provenance.data_version(Path(datamodule.data_dir))
+    current = provenance.data_version(Path.cwd(), datamodule.data_dir, datamodule.split_file)
     if current != record["data_version"]:
         raise UserError(
             f"{run.run_dir} was trained on data version {record['data_version'][:12]}, but "
