@@ -81,7 +81,7 @@ def test_a_change_to_training_alone_leaves_it_unchanged(package):
         "        torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)\n\n"
     )
     edit(package, "model.py", hook, clipping + hook)  # gradient clipping added
-    edit(package, "data/arrays.py", '_loader("train", shuffle=True)', '_loader("train")')
+    edit(package, "data/datamodule.py", '_loader("train", shuffle=True)', '_loader("train")')
     assert metrics.fingerprint(package) == before
 
 
