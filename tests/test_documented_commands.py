@@ -27,7 +27,6 @@ PLACEHOLDERS = ("<", "...")  # `mode=<name>`, `python train.py -m ...`: not comm
 NOT_RUNNABLE_AS_SHOWN = {
     "python train.py mode=transformer",  # the unknown-override example of the reliability page
     "python train.py mode=linear +profile=fast",  # after the add-a-backbone guide's new files
-    "python train.py data=my_dataset",  # after your data are prepared (a slow test covers it)
 }
 SHELL_VARIABLES = {"$SLURM_JOB_ID": "1234"}  # what SLURM sets inside a job
 PROJECT = "{{cookiecutter.project_slug}}"  # the generated project's folder in the template

@@ -7,18 +7,21 @@ pointed at a temporary folder so the default local remote lands there too.
 import hashlib
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from . import image_dataset
 from .conftest import run
 
 pytestmark = pytest.mark.slow
 
 PIPELINE_OUTPUTS = ("data/digits", "artifacts/train", "artifacts/evaluate")
+PACKAGE = "my_research"  # the default bake's import name
+METRIC_VERSION = 2  # the bake's (metrics.py)
+OWN = image_dataset.NAME  # the user's own dataset: generated class-per-folder RGB images
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +71,11 @@ def first_repro(project: Path, env) -> str:
     return dvc(project, env, "repro").stdout
 
 
-def test_repro_runs_prepare_train_evaluate(project, env, first_repro):
-    for stage in ("prepare", "train", "evaluate"):
+def test_repro_runs_prepare_split_train_evaluate(project, env, first_repro):
+    for stage in ("prepare", "split", "train", "evaluate"):
         assert f"Running stage '{stage}'" in first_repro
-    metrics = (project / "artifacts" / "evaluate" / "metrics.json").read_text()
-    assert '"metric_version": 1' in metrics and '"test/acc"' in metrics
+    metrics = json.loads((project / "artifacts" / "evaluate" / "metrics.json").read_text())
+    assert metrics["metric_version"] == METRIC_VERSION and "test/acc" in metrics
     for plot in ("confusion.csv", "per_class.csv", "learning_curves.csv"):
         assert (project / "artifacts" / "evaluate" / "plots" / plot).is_file()
 
@@ -129,12 +132,6 @@ def test_unreachable_remote_gives_dvcs_own_message(project, env, first_repro, tm
     dvc(project, env, "pull")  # the default remote still has everything
 
 
-def test_user_dataset_not_pulled_gives_a_clear_message(project, env, first_repro):
-    done = sh(project, env, sys.executable, "train.py", "data=my_dataset", check=False)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "data/my_dataset is missing" in done.stderr and "dvc pull" in done.stderr
-
-
 def test_queued_experiment_sweep_over_modes(project, env, first_repro):
     dvc(project, env, "exp", "run", "--queue", "-S", "mode=cnn,mlp")
     dvc(project, env, "exp", "run", "--run-all")
@@ -145,23 +142,40 @@ def test_queued_experiment_sweep_over_modes(project, env, first_repro):
     assert sh(project, env, "git", "status", "--porcelain").stdout == ""
 
 
-def test_own_dataset_added_with_dvc_trains_and_is_traced(project, env, first_repro):
-    """The README's "Use your own data" steps, with the digits arrays standing in."""
-    own = project / "data" / "my_dataset"
-    shutil.copytree(project / "data" / "digits", own)  # the same format: images, labels, split
-    dvc(project, env, "add", "data/my_dataset")
-    sh(project, env, "git", "add", "data/my_dataset.dvc", "data/.gitignore")
-    sh(project, env, "git", "commit", "--quiet", "--no-verify", "-m", "Add my dataset")
-    added = yaml.safe_load((project / "data" / "my_dataset.dvc").read_text())["outs"][0]["md5"]
+@pytest.fixture(scope="module")
+def own_dataset(project, env, first_repro) -> str:
+    """The README's "Use your own data" steps up to `dvc push`, on generated image folders;
+    returns the data's DVC hash. Runs after the digits tests: it leaves a branch checked out."""
+    image_dataset.write(project / "data" / OWN)
+    sh(project, env, sys.executable, "-m", f"{PACKAGE}.data", "split", f"data/{OWN}")
+    image_dataset.review(project / "configs" / "data" / f"{OWN}.yaml")
+    dvc(project, env, "add", f"data/{OWN}")
+    sh(project, env, "git", "switch", "--quiet", "-c", f"data/{OWN}")
+    tracked = (f"data/{OWN}.dvc", "data/.gitignore", f"data/{OWN}.split.json")
+    sh(project, env, "git", "add", *tracked, f"configs/data/{OWN}.yaml")
+    sh(project, env, "git", "commit", "--quiet", "--no-verify", "-m", f"Add the {OWN} dataset")
+    dvc(project, env, "push")
+    return yaml.safe_load((project / "data" / f"{OWN}.dvc").read_text())["outs"][0]["md5"]
 
-    trained = sh(project, env, sys.executable, "train.py", "data=my_dataset", "+profile=fast")
+
+def test_own_dataset_added_with_dvc_trains_and_is_traced(project, env, own_dataset):
+    trained = sh(project, env, sys.executable, "train.py", f"data={OWN}", "+profile=fast")
     run_dir = Path(trained.stdout.rsplit("outputs in ", 1)[1].strip())
     record = json.loads((run_dir / "provenance.json").read_text())
-    assert record["data_dvc_md5"] == added and record["git_dirty"] is False
+    assert record["data_dvc_md5"] == own_dataset and record["git_dirty"] is False
+    assert record["config"]["data"]["data_dir"] == f"data/{OWN}"
     assert sh(project, env, "git", "status", "--porcelain").stdout == ""
 
-    dvc(project, env, "push")
-    before = {path.name: path.read_bytes() for path in own.iterdir()}
-    run(["rm", "-rf", ".dvc/cache", "data/my_dataset"], project)
-    dvc(project, env, "pull", "data/my_dataset.dvc")
-    assert {path.name: path.read_bytes() for path in own.iterdir()} == before
+
+def test_user_dataset_not_pulled_gives_a_clear_message(project, env, own_dataset):
+    """A clone before `dvc pull`: one line naming the data and the command; then the pull."""
+    own = project / "data" / OWN
+    before = {str(path.relative_to(own)): path.read_bytes() for path in own.rglob("*.*")}
+    run(["rm", "-rf", ".dvc/cache", f"data/{OWN}"], project)
+    done = sh(project, env, sys.executable, "train.py", f"data={OWN}", check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    message = done.stderr.strip().splitlines()[-1]  # UserError: the last line, alone
+    assert message.startswith("error: ") and f"data/{OWN}" in message and "dvc pull" in message
+
+    dvc(project, env, "pull", f"data/{OWN}.dvc")
+    assert {str(path.relative_to(own)): path.read_bytes() for path in own.rglob("*.*")} == before

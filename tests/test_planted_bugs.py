@@ -10,6 +10,12 @@ leave it: the behaviour fingerprints re-recorded, the config snapshot accepted
 (`--snapshot-update`), the metric version bumped and locked again. So what
 catches it is a test of behaviour, not the bookkeeping.
 
+The proof is repeated on the user's own data: a generated class-per-folder RGB
+dataset (tests/image_dataset.py) is split and configured in a copy of the bake, as
+the README's "Use your own data" says, and each bug a data-driven test should catch
+is planted there; the baked tests that run on that dataset (their ids name it) must
+then catch it on their own.
+
 Run with `-s` or `-rA` to see which baked test caught each bug.
 """
 
@@ -26,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from . import image_dataset
 from .conftest import run
 
 pytestmark = pytest.mark.slow
@@ -35,12 +42,12 @@ SOURCE = f"src/{PACKAGE}"
 MODEL = f"{SOURCE}/model.py"
 CNN = f"{SOURCE}/encoders/cnn.py"
 ARRAYS = f"{SOURCE}/data/arrays.py"
-DIGITS = f"{SOURCE}/data/digits.py"
 PROTOCOL = f"{SOURCE}/data/protocol.py"
+DATAMODULE = f"{SOURCE}/data/datamodule.py"
+FOLDERS = f"{SOURCE}/data/folders.py"
+SPLITS = f"{SOURCE}/data/splits.py"
 METRICS = f"{SOURCE}/metrics.py"
 EVALUATION = f"{SOURCE}/evaluation.py"
-# the files metric.lock fingerprints (in whole or in part: DEFINITION in metrics.py)
-METRIC_DEFINITION = (METRICS, PROTOCOL, ARRAYS, MODEL, EVALUATION)
 CNN_MODE = "configs/mode/cnn.yaml"
 SNAPSHOTS = "tests/__snapshots__/test_configs.ambr"
 # the metric-version test alone; it uses no shared fixture, and without conftest.py no torch loads
@@ -48,6 +55,10 @@ METRIC_TEST = ("--noconftest", "tests/test_metric_version.py")
 CONFIG_TEST = "tests/test_configs.py"
 FAST_SUITE = ("-x", "-q", "-m", "not slow")  # the researcher's safety net; -x: stop at a catch
 PARALLEL = 2  # suites at once, one torch thread each: CI has two cores
+OWN = image_dataset.NAME  # the user's dataset in the own-data copies
+# On the user's data only the tests that run on it: their ids name it (`...[rgb_digits-cnn]`).
+OWN_SUITE = ("-x", "-q", "-m", "not slow", "-k", OWN)
+SUITE_KINDS = ("bug", "own_data_bug")  # the parameter each kind of proof is parametrized by
 
 
 @dataclass(frozen=True)
@@ -61,9 +72,21 @@ class Edit:
 class Bug:
     name: str
     edit: Edit | None
+    # The bug is in how a split is written: the dataset is split again with it, as a user
+    # who deletes the split file and splits again (README: Use your own data) would.
+    resplit: bool = False
 
 
 UNMODIFIED = Bug("unmodified", edit=None)
+STATISTICS_FROM_EVERY_SPLIT = Bug(
+    "normalization-statistics-from-every-split",
+    Edit(
+        SPLITS,
+        "            if in_train[index]:\n                yield image",
+        "            yield image",
+    ),
+    resplit=True,
+)
 
 
 # The bugs of seed 004 ("bugs are invisible") and issues 5 and 14, each one edit from working code.
@@ -137,18 +160,22 @@ BUGS = [
             "    def training_step(",
         ),
     ),
-    # the data
+    # the data (the digits are arrays; the image-folder counterparts are FOLDER_BUGS)
     Bug(
         "labels-shuffled-against-images",
         Edit(
-            DIGITS,
-            "labels = digits.target.astype(np.int64)",
-            "labels = np.random.default_rng(0).permutation(digits.target).astype(np.int64)",
+            ARRAYS,
+            "self.labels = np.load(data_dir / LABELS_FILE)[indices].astype(np.int64)",
+            "self.labels = np.random.default_rng(0).permutation(\n"
+            "            np.load(data_dir / LABELS_FILE)[indices]\n"
+            "        ).astype(np.int64)",
         ),
     ),
     Bug(
         "labels-off-by-one-sample",
-        Edit(ARRAYS, "LABELS_FILE)).long()", "LABELS_FILE)).long().roll(1)"),
+        Edit(
+            ARRAYS, "torch.tensor(self.labels[position])", "torch.tensor(self.labels[position - 1])"
+        ),
     ),
     Bug(
         "train-split-overlaps-val",
@@ -156,15 +183,16 @@ BUGS = [
     ),
     Bug(
         "normalization-dropped",
-        Edit(ARRAYS, "        images = protocol.normalize(images, mean, std)\n", ""),
+        Edit(
+            ARRAYS,
+            "torch.from_numpy(protocol.normalize(image, self.mean, self.std))",
+            "torch.from_numpy(image.astype(np.float32))",
+        ),
     ),
-    Bug(
-        "normalization-statistics-from-every-split",
-        Edit(ARRAYS, 'normalization_stats(images[split["train"]])', "normalization_stats(images)"),
-    ),
+    STATISTICS_FROM_EVERY_SPLIT,
     Bug(
         "test-metric-computed-on-the-val-split",
-        Edit(ARRAYS, 'return self._loader("test")', 'return self._loader("val")'),
+        Edit(DATAMODULE, 'return self._loader("test")', 'return self._loader("val")'),
     ),
     # the evaluation path (evaluate.py and the reports)
     Bug(
@@ -196,6 +224,56 @@ BUGS = [
         ),
     ),
 ]
+
+
+# The bugs a test that runs on the user's data must catch there: the shared ones (the loss,
+# the model, the optimization, the split protocol, the loaders) by name, and the image-folder
+# counterparts of the digits' data bugs, under the same names. The evaluation path and the
+# clock reseed are caught by tests that do not depend on the data (test_evaluation,
+# test_behaviour).
+CAUGHT_ON_ANY_DATA = (
+    "loss-sign-flipped",
+    "softmax-fed-to-a-loss-that-expects-logits",
+    "logits-fed-to-a-loss-that-expects-log-probabilities",
+    "predict-proba-softmax-over-the-batch",
+    "gradients-cut-inside-the-encoder",
+    "encoder-frozen",
+    "batch-statistics-leak-across-samples",
+    "encoder-left-out-of-the-optimizer",
+    "zero-grad-forgotten",
+    "learning-rate-1000x-too-small",
+    "learning-rate-1000x-too-large",
+    "train-split-overlaps-val",
+    "test-metric-computed-on-the-val-split",
+)  # and FOLDER_BUGS: the same classes of data bugs, in the image-folder code
+FOLDER_BUGS = [
+    Bug(
+        "labels-shuffled-against-images",
+        Edit(
+            FOLDERS,
+            "self.files, self.labels = files, labels",
+            "self.files, self.labels = files, np.random.default_rng(0).permutation(labels)",
+        ),
+    ),
+    Bug(
+        "labels-off-by-one-sample",
+        Edit(
+            FOLDERS,
+            "torch.tensor(self.labels[position])",
+            "torch.tensor(self.labels[position - 1])",
+        ),
+    ),
+    Bug(
+        "normalization-dropped",
+        Edit(
+            FOLDERS,
+            "torch.from_numpy(protocol.normalize(image, self.mean, self.std))",
+            "torch.from_numpy(image)",
+        ),
+    ),
+    STATISTICS_FROM_EVERY_SPLIT,
+]
+OWN_DATA_BUGS = [bug for bug in BUGS if bug.name in CAUGHT_ON_ANY_DATA] + FOLDER_BUGS
 
 
 @dataclass(frozen=True)
@@ -251,20 +329,50 @@ def record_behaviour(copy: Path) -> None:
     run_in(copy, "-m", f"{PACKAGE}.behaviour", "record", check=True)
 
 
+def split_again(copy: Path, dataset: str) -> None:
+    """Delete the dataset's split and write it again with the copy's code."""
+    (copy / "data" / f"{dataset}.split.json").unlink()
+    run_in(copy, "-m", f"{PACKAGE}.data", "split", f"data/{dataset}", check=True)
+
+
 def fast_suite_with(bug: Bug, project: Path, destination: Path) -> Verdict:
     if bug.edit is None:
         return pytest_in(plant(project, destination), *FAST_SUITE)
     copy = plant(project, destination, bug.edit)
-    if bug.edit.path in METRIC_DEFINITION:
+    if bug.resplit:
+        run_in(copy, "-m", f"{PACKAGE}.data.digits", "data/digits", check=True)
+        split_again(copy, "digits")
+    if pytest_in(copy, *METRIC_TEST).returncode != 0:  # the edit moved the metric's definition
         bump_metric_version(copy)
     record_behaviour(copy)
     accept = ("--snapshot-update",) if bug.edit.path.startswith("configs/") else ()
     return pytest_in(copy, *FAST_SUITE, *accept)
 
 
-def planted_in(item: pytest.Item) -> Bug | None:
-    callspec = getattr(item, "callspec", None)
-    return callspec.params.get("bug") if callspec else None
+def with_own_data(project: Path, destination: Path) -> Path:
+    """A clone of `project` with the user's image folders, split and configured as the README
+    says (the split is the one the user committed: written before any bug is planted)."""
+    clone = destination / project.name
+    run(["git", "clone", "--quiet", str(project), str(clone)], destination)
+    image_dataset.write(clone / "data" / OWN)
+    run_in(clone, "-m", f"{PACKAGE}.data", "split", f"data/{OWN}", check=True)
+    image_dataset.review(clone / "configs" / "data" / f"{OWN}.yaml")
+    return clone
+
+
+def own_data_suite_with(bug: Bug, project: Path, destination: Path) -> Verdict:
+    """The tests that run on the user's data alone. The bookkeeping of `fast_suite_with`
+    (fingerprints, snapshots, metric version) is left out: those tests are deselected here."""
+    copy = plant(project, destination, *filter(None, [bug.edit]))
+    if bug.resplit:
+        split_again(copy, OWN)
+    return pytest_in(copy, *OWN_SUITE)
+
+
+def planted_in(item: pytest.Item) -> tuple[str, Bug] | None:
+    """The suite a test reads: (`"bug"` or `"own_data_bug"`, the bug), or None."""
+    params = getattr(item, "callspec", None) and item.callspec.params
+    return next(((key, params[key]) for key in SUITE_KINDS if params and key in params), None)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -272,21 +380,29 @@ def suites(
     request: pytest.FixtureRequest,
     installed_project: Path,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, Future[Verdict]]]:
-    """The unmodified suite and those of the selected bugs, started with the module, two at a
-    time in the background (autouse: this module's other tests run alongside them)."""
-    selected = [
-        bug
-        for item in request.session.items
-        if item.module is request.module and (bug := planted_in(item)) is not None
-    ]
+) -> Iterator[dict[tuple[str, str], Future[Verdict]]]:
+    """The unmodified suites and those of the selected bugs, keyed by (kind, bug name), started
+    with the module, two at a time in the background (autouse: this module's other tests run
+    alongside them)."""
+    mine = [item for item in request.session.items if item.module is request.module]
+    selected = {found for item in mine if (found := planted_in(item)) is not None}
+    kinds = {kind for kind, _ in selected}
+    for item in mine:  # the unmodified suites' own tests
+        kinds.add("own_data_bug" if "own_data" in item.name else "bug")
+    jobs = [(kind, bug) for kind in SUITE_KINDS if kind in kinds for bug in [UNMODIFIED]]
+    jobs += sorted(selected, key=lambda found: (found[0], found[1].name))
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        yield {
-            bug.name: pool.submit(
-                fast_suite_with, bug, installed_project, tmp_path_factory.mktemp(bug.name)
-            )
-            for bug in [UNMODIFIED, *selected]
-        }
+        own_data = None
+        if "own_data_bug" in kinds:
+            own_data = pool.submit(with_own_data, installed_project, tmp_path_factory.mktemp(OWN))
+
+        def suite(kind: str, bug: Bug) -> Verdict:
+            destination = tmp_path_factory.mktemp(f"{kind}-{bug.name}")
+            if kind == "bug":
+                return fast_suite_with(bug, installed_project, destination)
+            return own_data_suite_with(bug, own_data.result(), destination)
+
+        yield {(kind, bug.name): pool.submit(suite, kind, bug) for kind, bug in jobs}
         pool.shutdown(cancel_futures=True)
 
 
@@ -336,17 +452,39 @@ def test_config_snapshot_names_the_changed_mode_only_until_updated(installed_pro
 
 
 def test_unmodified_fast_suite_passes(suites):
-    verdict = suites[UNMODIFIED.name].result()
+    verdict = suites["bug", UNMODIFIED.name].result()
     assert verdict.returncode == 0, verdict.output[-4000:]
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[bug.name for bug in BUGS])
 def test_fast_suite_catches_the_planted_bug(suites, bug):
-    assert suites[UNMODIFIED.name].result().returncode == 0, "fails unmodified too: proves nothing"
-    verdict = suites[bug.name].result()
+    assert suites["bug", UNMODIFIED.name].result().returncode == 0, (
+        "fails unmodified: proves nothing"
+    )
+    verdict = suites["bug", bug.name].result()
     caught_by = verdict.failed()
     print(f"\n{bug.name:<52} caught by {caught_by[0] if caught_by else None}")
     assert verdict.returncode == 1 and len(caught_by) == 1, (
         f"{bug.name} went unnoticed, or crashed the suite instead of failing a test:\n"
+        f"{verdict.output[-4000:]}"
+    )
+
+
+def test_unmodified_suite_on_own_data_passes_and_runs_on_it(suites):
+    verdict = suites["own_data_bug", UNMODIFIED.name].result()
+    assert verdict.returncode == 0, verdict.output[-4000:]
+    assert re.search(r"^\d+ passed", verdict.output, re.MULTILINE), verdict.output[-4000:]
+    assert "skipped" not in verdict.output, verdict.output[-4000:]
+
+
+@pytest.mark.parametrize("own_data_bug", OWN_DATA_BUGS, ids=[bug.name for bug in OWN_DATA_BUGS])
+def test_tests_on_own_data_catch_the_planted_bug(suites, own_data_bug):
+    unmodified = suites["own_data_bug", UNMODIFIED.name].result()
+    assert unmodified.returncode == 0, "fails unmodified: proves nothing"
+    verdict = suites["own_data_bug", own_data_bug.name].result()
+    caught_by = verdict.failed()
+    print(f"\n{own_data_bug.name:<52} caught on {OWN} by {caught_by[0] if caught_by else None}")
+    assert verdict.returncode == 1 and len(caught_by) == 1 and OWN in caught_by[0], (
+        f"{own_data_bug.name} went unnoticed on {OWN}, or crashed the suite:\n"
         f"{verdict.output[-4000:]}"
     )
