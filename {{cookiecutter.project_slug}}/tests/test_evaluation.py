@@ -87,7 +87,8 @@ def test_predictions_are_the_models_outputs_on_the_split_in_order(trained):
         torch.stack(parts) for parts in zip(*(samples[i] for i in range(len(samples))), strict=True)
     )
     predictions = result.predictions
-    assert torch.equal(predictions.labels, labels) and torch.equal(predictions.images, images)
+    assert torch.equal(predictions.labels, labels)
+    assert torch.equal(predictions.images(torch.arange(len(samples))), images)
     with torch.no_grad():
         logits = model.cpu().eval()(images)
     torch.testing.assert_close(predictions.logits, logits)

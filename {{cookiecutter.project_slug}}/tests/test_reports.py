@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from torch.nn.functional import one_hot
+from torch.utils.data import TensorDataset
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.evaluation import Evaluation, Predictions
@@ -43,7 +44,8 @@ def predictions(images: torch.Tensor, num_classes: int) -> Predictions:
     labels = torch.arange(len(images)) % num_classes
     predicted = labels.clone()
     predicted[::WRONG_EVERY] = (labels[::WRONG_EVERY] + 1) % num_classes
-    return Predictions(one_hot(predicted, num_classes).float(), labels, images)
+    logits = one_hot(predicted, num_classes).float()
+    return Predictions(logits, labels, TensorDataset(images, labels))
 
 
 def per_channel(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

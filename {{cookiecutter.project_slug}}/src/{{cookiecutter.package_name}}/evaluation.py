@@ -17,7 +17,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from torchmetrics.functional.classification import (
     multiclass_accuracy,
     multiclass_confusion_matrix,
@@ -38,7 +38,12 @@ class Predictions:
 
     logits: Tensor  # (N, classes)
     labels: Tensor  # (N,)
-    images: Tensor  # (N, C, H, W), as the model saw them (normalized)
+    samples: Dataset  # the split's (normalized image, label) pairs, in the same order
+
+    def images(self, indices: Tensor) -> Tensor:
+        """(len(indices), C, H, W) images as the model saw them (normalized), read back from
+        the split on demand: a whole split's images need not fit in memory."""
+        return torch.stack([self.samples[index][0] for index in indices.tolist()])
 
     @property
     def num_classes(self) -> int:
@@ -122,8 +127,6 @@ def evaluate(
     loader = split_loader(datamodule, split)
     (logged,) = trainer.test(model, dataloaders=loader, verbose=False)
     metrics = {name.replace(f"{TESTED}/", f"{split}/", 1): value for name, value in logged.items()}
-    logits, labels, images = (
-        torch.cat([part.cpu() for part in parts])
-        for parts in zip(*trainer.predict(model, dataloaders=loader), strict=True)
-    )
-    return Evaluation(split, metrics, Predictions(logits, labels, images))
+    outputs = trainer.predict(model, dataloaders=loader)
+    logits, labels = (torch.cat([batch[part].cpu() for batch in outputs]) for part in (0, 1))
+    return Evaluation(split, metrics, Predictions(logits, labels, loader.dataset))

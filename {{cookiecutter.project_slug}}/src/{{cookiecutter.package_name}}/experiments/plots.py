@@ -156,7 +156,7 @@ def misclassified(
     RGB and in grey otherwise, titled `true -> predicted` by class name."""
     wrong = predictions.misclassified()
     shown = wrong[:MISCLASSIFIED_SHOWN]
-    images = denormalize(predictions.images[shown]).numpy()
+    images = denormalize(predictions.images(shown)).numpy()
     low, high = display_range(images)
     rows = max(1, -(-len(shown) // GRID_COLUMNS))
     figure = Figure(figsize=(GRID_CELL_INCHES * GRID_COLUMNS, GRID_CELL_INCHES * rows + 0.5))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from {{ cookiecutter.package_name }} import provenance
 from {{ cookiecutter.package_name }}.errors import UserError
@@ -67,16 +68,14 @@ def evaluate_run(run: Run, goal: float) -> RunReport:
         )
     trainer = evaluation.build_trainer(record)
     errors: dict[str, float] = {}
-    for split in evaluation.SPLITS:  # one split's outputs held at a time, and what is shown
+    for split in evaluation.SPLITS:
         result = evaluation.evaluate(model, datamodule, split, trainer)
         errors[split] = 1.0 - result.value
         if split == SPLIT_SHOWN:
             shown = result
-        if split == "train":  # copies: a slice would keep the whole split's images alive
-            batch = tuple(
-                part[:GRADIENT_BATCH].clone()
-                for part in (result.predictions.images, result.predictions.labels)
-            )
+        if split == "train":
+            first = torch.arange(min(GRADIENT_BATCH, len(result.predictions.labels)))
+            batch = (result.predictions.images(first), result.predictions.labels[first])
     classes = list(datamodule.classes)
     out = run.run_dir / REPORT_DIR
     figures = [
