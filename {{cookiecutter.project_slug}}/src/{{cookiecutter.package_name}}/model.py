@@ -122,10 +122,11 @@ class Classifier(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
 
-    def predict_step(self, batch: Batch, batch_idx: int) -> tuple[Tensor, Tensor, Tensor]:
-        """Logits with the labels and images they belong to, for per-sample reports."""
+    def predict_step(self, batch: Batch, batch_idx: int) -> tuple[Tensor, Tensor]:
+        """Logits with the labels they belong to, for per-sample reports (the images stay
+        in the dataset: holding every batch's would grow with the split's pixels)."""
         images, labels = batch
-        return self(images), labels, images
+        return self(images), labels
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         optimizer = self.optimizer_factory(self.parameters())
