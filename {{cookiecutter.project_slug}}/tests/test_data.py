@@ -84,7 +84,7 @@ def test_labels_stay_aligned_with_their_inputs(datamodule, split):
 
 def test_normalization_statistics_come_from_the_training_split_only(datamodule, split):
     if len(split["train"]) > MAX_EXACT_STATS:
-        pytest.skip(f"more than {MAX_EXACT_STATS} training samples: the split command measured them")
+        pytest.skip(f"over {MAX_EXACT_STATS} training samples: the split command measured them")
     mean, std = protocol.normalization_stats(datamodule.scan().images(split["train"]))
     np.testing.assert_allclose(datamodule.mean, mean, rtol=1e-9)
     np.testing.assert_allclose(datamodule.std, std, rtol=1e-9)

@@ -3,11 +3,12 @@
 Numbers measured under different validation procedures must never be compared, so
 the procedure carries a version. It is defined by this file, the split and the
 normalization statistics (`data/protocol.py`), how a split is measured, written and
-checked against its data (`data/splits.py`), what each split's loader serves and how samples are decoded, resized
-and normalized (`data/datamodule.py`, `data/arrays.py`, `data/folders.py`), the model's
-validation and test steps (`model.py`) and the evaluation loop of `evaluate.py` and the
-reports (`evaluation.py`): DEFINITION below lists them. Their fingerprint, taken from their
-syntax trees (so comments, docstrings and formatting do not count), is locked in
+checked against its data (`data/splits.py`), what each split's loader serves and how
+samples are decoded, resized and normalized (`data/datamodule.py`, `data/arrays.py`,
+`data/folders.py`), the model's validation and test steps (`model.py`) and the
+evaluation loop of `evaluate.py` and the reports (`evaluation.py`): DEFINITION below
+lists them. Their fingerprint, taken from their syntax trees (so comments, docstrings
+and formatting do not count), is locked in
 `metric.lock` at the project root; `tests/test_metric_version.py` fails when the
 fingerprint moves without a version bump.
 

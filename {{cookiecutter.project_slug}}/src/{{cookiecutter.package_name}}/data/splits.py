@@ -57,7 +57,12 @@ def measure(scan: Scan, train: np.ndarray) -> dict[str, Any]:
     mean, std = protocol.normalization_stats(train_images())
     if len(channels) > 1:
         raise UserError(f"{scan.data_dir} mixes images with {sorted(channels)} channels.")
-    return {"channels": channels.pop(), "image_sizes": sorted(map(list, sizes)), "mean": mean, "std": std}
+    return {
+        "channels": channels.pop(),
+        "image_sizes": sorted(map(list, sizes)),
+        "mean": mean,
+        "std": std,
+    }
 
 
 def write(scan: Scan) -> tuple[Path, bool]:
