@@ -1,4 +1,5 @@
-"""`python -m {{ cookiecutter.package_name }}.data split data/<name>`: write a dataset's split beside it.
+"""Write a dataset's split beside it:
+`python -m {{ cookiecutter.package_name }}.data split data/<name>`.
 
 The split (data/<name>.split.json) follows the protocol: deterministic, stratified, with
 the training split's per-channel normalization statistics. An existing split is kept

@@ -1,9 +1,10 @@
 """scikit-learn's handwritten digits: the embedded default dataset.
 
 `prepare` writes them as arrays to `data/digits/` (the DVC `prepare` stage runs it:
-`python -m {{ cookiecutter.package_name }}.data.digits data/digits`); their split, `data/digits.split.json`, is
-committed with the project. Because scikit-learn ships the data, a fresh project also
-prepares them on first use, so `python train.py` works at once.
+`python -m {{ cookiecutter.package_name }}.data.digits data/digits`); their split,
+`data/digits.split.json`, is committed with the project. Because scikit-learn ships
+the data, a fresh project also prepares them on first use, so `python train.py` works
+at once.
 """
 
 import sys
