@@ -123,6 +123,8 @@ def steps(project: Path, env) -> list[Step]:
             assert last_run, f"{shown} needs a run, and none has been trained yet"
             words = filled(words, run=last_run)
         program, *arguments = words
+        if program == "pytest":
+            arguments.append("-rA")  # a line per test id and outcome; what runs is the same
         taken = Step(words, run([*PROGRAMS[program], *arguments], project, env=env))
         done.append(taken)
         if taken.command == SPLIT_COMMAND:

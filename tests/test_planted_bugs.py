@@ -319,7 +319,7 @@ def bump_metric_version(copy: Path) -> None:
     """What metrics.py asks for after a deliberate change: bump the version, lock again."""
     path = copy / METRICS
     text = path.read_text()
-    version = int(re.search(r"^METRIC_VERSION = (\d+)$", text, re.MULTILINE)[1])
+    version = int(re.search(r"^METRIC_VERSION = (\d+)\b", text, re.MULTILINE)[1])
     path.write_text(text.replace(f"METRIC_VERSION = {version}", f"METRIC_VERSION = {version + 1}"))
     run_in(copy, "-m", f"{PACKAGE}.metrics", "lock", check=True)
 
