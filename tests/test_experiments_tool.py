@@ -76,7 +76,7 @@ def repo(installed_project: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     commit_change(copy, "exp/lr", cnn, f"lr: {BASE_LR}", f"lr: {NEW_LR}")
     commit_change(copy, "exp/width", cnn, BASE_WIDTH, NEW_WIDTH)
     metrics = f"src/{PACKAGE}/metrics.py"
-    commit_change(copy, "exp/metric-v2", metrics, "METRIC_VERSION = 1", "METRIC_VERSION = 2")
+    commit_change(copy, "exp/metric-bump", metrics, "METRIC_VERSION = 2", "METRIC_VERSION = 3")
     git(copy, "switch", "--quiet", "exp/lr")  # the user works on the lr branch
     return copy
 
@@ -163,9 +163,9 @@ def test_compare_reruns_main_and_trains_the_branch_with_its_learning_rate(repo, 
 def test_a_bumped_metric_version_on_one_side_is_refused(repo):
     out = repo / "outputs" / "refused"
     args = ("--seeds", SEEDS, "--common", QUIET, "--out", str(out))
-    done = tool(repo, "compare", "--experiment", "exp/metric-v2", *args, check=False)
+    done = tool(repo, "compare", "--experiment", "exp/metric-bump", *args, check=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "metric versions differ (baseline: 1; experiment: 2)" in done.stderr
+    assert "metric versions differ (baseline: 2; experiment: 3)" in done.stderr
     assert not out.exists()  # refused before anything trained
 
 
