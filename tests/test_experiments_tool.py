@@ -41,6 +41,12 @@ REPORT_FIGURES = (
 )
 
 
+def metric_version(repo: Path) -> int:
+    """The bake's METRIC_VERSION, as its metrics.py declares it."""
+    text = (repo / "src" / PACKAGE / "metrics.py").read_text()
+    return int(re.search(r"^METRIC_VERSION = (\d+)", text, re.MULTILINE).group(1))
+
+
 def git(repo: Path, *args: str) -> str:
     return run(["git", *args], repo).stdout.strip()
 
@@ -76,7 +82,9 @@ def repo(installed_project: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     commit_change(copy, "exp/lr", cnn, f"lr: {BASE_LR}", f"lr: {NEW_LR}")
     commit_change(copy, "exp/width", cnn, BASE_WIDTH, NEW_WIDTH)
     metrics = f"src/{PACKAGE}/metrics.py"
-    commit_change(copy, "exp/metric-bump", metrics, "METRIC_VERSION = 2", "METRIC_VERSION = 3")
+    version = metric_version(copy)
+    bumped = f"METRIC_VERSION = {version + 1}"
+    commit_change(copy, "exp/metric-bump", metrics, f"METRIC_VERSION = {version}", bumped)
     git(copy, "switch", "--quiet", "exp/lr")  # the user works on the lr branch
     return copy
 
@@ -152,7 +160,7 @@ def test_compare_reruns_main_and_trains_the_branch_with_its_learning_rate(repo, 
     baseline, experiment = json.loads((out / "compare.json").read_text())["variants"]
     assert baseline["git_commits"] == [git(repo, "rev-parse", "main")]
     assert experiment["git_commits"] == [git(repo, "rev-parse", "exp/lr")]
-    assert baseline["metric_version"] == experiment["metric_version"] == 1
+    assert baseline["metric_version"] == experiment["metric_version"] == metric_version(repo)
     for side, lr in ((baseline, BASE_LR), (experiment, NEW_LR)):
         for trained in side["runs"]:
             record = json.loads((Path(trained["run_dir"]) / "provenance.json").read_text())
@@ -165,7 +173,8 @@ def test_a_bumped_metric_version_on_one_side_is_refused(repo):
     args = ("--seeds", SEEDS, "--common", QUIET, "--out", str(out))
     done = tool(repo, "compare", "--experiment", "exp/metric-bump", *args, check=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "metric versions differ (baseline: 2; experiment: 3)" in done.stderr
+    version = metric_version(repo)  # the lr branch's: main's
+    assert f"metric versions differ (baseline: {version}; experiment: {version + 1})" in done.stderr
     assert not out.exists()  # refused before anything trained
 
 
@@ -250,5 +259,5 @@ def test_optuna_search_completes_three_trials_then_resumes_its_study(repo):
     storage = f"sqlite:///{repo / 'outputs' / 'optuna' / 'cnn_optuna.db'}"
     study = optuna.load_study(study_name="cnn_fast", storage=storage)
     assert [trial.state for trial in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
-    assert study.user_attrs["metric_version"] == 1
+    assert study.user_attrs["metric_version"] == metric_version(repo)
     assert 0.5 < study.best_value <= 1.0  # val/acc, as train.py returns it
