@@ -1,5 +1,6 @@
 """The option matrix, in one place, and the shared bake of the slow tier."""
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,6 +30,22 @@ BAKES: dict[str, dict[str, object]] = {
         "author_name": "Zoë O'Brien",
     },
 }
+
+
+def user_env(home: Path, **settings: str) -> dict[str, str]:
+    """A user's shell in a fresh home (the default DVC remote is ~/.cache/dvc-remotes/<slug>):
+    this environment's Python and tools first on PATH (DVC stages call `python`), a git
+    identity, and `settings` on top."""
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+        **settings,
+    }
 
 
 def run(

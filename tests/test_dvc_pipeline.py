@@ -6,7 +6,6 @@ pointed at a temporary folder so the default local remote lands there too.
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from . import image_dataset
-from .conftest import run
+from .conftest import run, user_env
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +25,7 @@ OWN = image_dataset.NAME  # the user's own dataset: generated class-per-folder R
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("home")
-    return {
-        **os.environ,
-        "HOME": str(home),  # the default DVC remote is ~/.cache/dvc-remotes/<slug>
-        # stages call `python`: this environment's
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GIT_AUTHOR_NAME": "Test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "Test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-        "WANDB_MODE": "disabled",
-    }
+    return user_env(tmp_path_factory.mktemp("home"), WANDB_MODE="disabled")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ docs/your-data.md must show the same commands.
 """
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 import yaml
 
 from . import image_dataset
-from .conftest import TEMPLATE, run
+from .conftest import TEMPLATE, run, user_env
 
 pytestmark = pytest.mark.slow
 
@@ -87,19 +86,12 @@ class Step:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("home")
-    return {
-        **os.environ,
-        "HOME": str(home),  # the default DVC remote is ~/.cache/dvc-remotes/<slug>
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GIT_AUTHOR_NAME": "Test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "Test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-        "WANDB_MODE": "offline",  # a real W&B run, with no login and no network
+    return user_env(
+        tmp_path_factory.mktemp("home"),
+        WANDB_MODE="offline",  # a real W&B run, with no login and no network
         # One torch thread per process: tiny models train faster than with two contending.
-        "OMP_NUM_THREADS": "1",
-    }
+        OMP_NUM_THREADS="1",
+    )
 
 
 @pytest.fixture(scope="module")
