@@ -1,7 +1,8 @@
 # Two commands on a fresh machine:
 #   make demo   install, bake a project with the default answers, train it (fast profile)
 #   make test   install, then run every template test (slow tier included)
-# Everything lives in one virtual environment, shared by every bake.
+# Everything lives in one virtual environment; research-rigor, the library every bake
+# depends on, is installed from this checkout (editable) until it is released.
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -16,9 +17,10 @@ $(BIN)/activate:
 
 # torch first (constraints.txt: the CPU build), then every other package at its pinned version
 # (requirements-dev.lock, from requirements-dev.txt by `make lock`).
-$(VENV)/.installed: $(BIN)/activate requirements-dev.lock constraints.txt
+$(VENV)/.installed: $(BIN)/activate requirements-dev.lock constraints.txt research-rigor/pyproject.toml
 	$(BIN)/python -m pip install --quiet -r constraints.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e ./research-rigor
 	touch $@
 
 demo: $(VENV)/.installed
@@ -31,7 +33,7 @@ test: $(VENV)/.installed lint
 	$(BIN)/python -m pytest
 
 # The project folder and hooks are Jinja: the bake tests lint the baked project.
-LINTED := tests scripts benchmarks local_extensions.py
+LINTED := tests scripts benchmarks local_extensions.py research-rigor
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check $(LINTED)

@@ -23,6 +23,7 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
+LIBRARY = TEMPLATE / "research-rigor"
 SENTINEL_PACKAGE = "sentinelpkg"  # a name no real config contains, replaced back by Jinja
 SNAPSHOTS = Path("tests") / "__snapshots__"
 BEHAVIOUR = Path("tests") / "behaviour.json"
@@ -64,10 +65,15 @@ def run(args: list[str], cwd: Path) -> None:
 
 
 def refresh_lock(baked: Path) -> None:
-    """Resolve the bake's dependencies with its own lock command; ship the result as Jinja."""
-    env = {**os.environ, "PYTHONPATH": str(baked / "src")}
-    command = [sys.executable, "-m", f"{SENTINEL_PACKAGE}.lockfile", "--python-version"]
-    subprocess.run([*command, LOWEST_PYTHON], cwd=baked, env=env, check=True)
+    """Resolve the bake's dependencies with its own lock command; ship the result as Jinja.
+
+    Until research-rigor is on PyPI, uv finds it as a wheel built from this checkout."""
+    with tempfile.TemporaryDirectory() as wheels:
+        build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels]
+        subprocess.run([*build, str(LIBRARY)], check=True)
+        env = {**os.environ, "PYTHONPATH": str(baked / "src"), "UV_FIND_LINKS": wheels}
+        command = [sys.executable, "-m", f"{SENTINEL_PACKAGE}.lockfile", "--python-version"]
+        subprocess.run([*command, LOWEST_PYTHON], cwd=baked, env=env, check=True)
     text = (baked / LOCK_FILE).read_text()
     text = text.replace(SENTINEL_PACKAGE, "{{ cookiecutter.package_name }}")
     text = SENTINEL_PROJECT.sub("{{ cookiecutter.project_slug }} (pyproject.toml)", text)

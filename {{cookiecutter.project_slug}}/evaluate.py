@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION
 
 if TYPE_CHECKING:  # torch loads only when evaluating, so that `--help` answers at once
@@ -57,7 +57,9 @@ def plot_rows(predictions: "Predictions", classes: list[str]) -> tuple[list[dict
 
 def evaluate(checkpoint: Path, out: Path, split: str, accelerator: str | None = None) -> dict:
     # Imported here so that `--help` and argument errors answer at once.
-    from {{ cookiecutter.package_name }} import console, evaluation
+    from research_rigor import console
+
+    from {{ cookiecutter.package_name }} import evaluation
 
     console.configure()
     model, record, datamodule = evaluation.load(checkpoint)

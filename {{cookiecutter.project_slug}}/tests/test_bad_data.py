@@ -11,7 +11,7 @@ from PIL import Image
 from {{ cookiecutter.package_name }}.data import arrays, folders, protocol, splits
 from {{ cookiecutter.package_name }}.data.arrays import ArrayDataModule
 from {{ cookiecutter.package_name }}.data.folders import ImageFolderDataModule
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 CLASSES = ("cat", "dog")
 PER_CLASS = 10  # enough for a stratified train/val/test split of two classes

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from {{ cookiecutter.package_name }} import trainer
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 
 def test_a_crash_mid_write_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):

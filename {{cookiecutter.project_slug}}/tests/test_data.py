@@ -15,7 +15,7 @@ from {{ cookiecutter.package_name }}.data import protocol, splits
 from {{ cookiecutter.package_name }}.data.arrays import IMAGES_FILE, LABELS_FILE, ArrayDataModule
 from {{ cookiecutter.package_name }}.data.digits import DigitsDataModule
 from {{ cookiecutter.package_name }}.data.folders import MAX_PIXEL, RESAMPLING
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 from .conftest import BATCH
 

@@ -14,7 +14,7 @@ from {{ cookiecutter.package_name }}.experiments import compare
 from {{ cookiecutter.package_name }}.experiments.environments import DIGEST_SHOWN
 from {{ cookiecutter.package_name }}.experiments.runs import Plan, Run, Variant
 from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION, MONITOR, REPORTED
-from {{ cookiecutter.package_name }}.run_dirs import COMPLETED, METRICS_FILE
+from research_rigor.run_dirs import COMPLETED, METRICS_FILE
 
 SEEDS = (0, 1, 2)
 CHANGED_PACKAGE = "numpy"

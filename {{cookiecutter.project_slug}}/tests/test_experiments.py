@@ -19,9 +19,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from scipy import stats
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.experiments import cli
-from {{ cookiecutter.package_name }}.experiments import stats as experiment_stats
+from research_rigor import stats as experiment_stats
 from {{ cookiecutter.package_name }}.experiments.compare import (
     IncomparableError,
     against_baseline,
@@ -31,7 +31,7 @@ from {{ cookiecutter.package_name }}.experiments.compare import (
 from {{ cookiecutter.package_name }}.experiments.diagnosis import Errors
 from {{ cookiecutter.package_name }}.experiments.runs import Plan, Run, Variant, parse_change
 from {{ cookiecutter.package_name }}.experiments.shadow import shadowing_notes
-from {{ cookiecutter.package_name }}.experiments.stats import (
+from research_rigor.stats import (
     POWER,
     Analysis,
     Comparison,
@@ -45,7 +45,7 @@ from {{ cookiecutter.package_name }}.experiments.stats import (
 )
 from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION, MONITOR, REPORTED
 from {{ cookiecutter.package_name }}.provenance import RECORD_FILE
-from {{ cookiecutter.package_name }}.run_dirs import COMPLETED, METRICS_FILE
+from research_rigor.run_dirs import COMPLETED, METRICS_FILE
 
 from .conftest import CONFIG_DIR, ROOT
 from .project_copy import GIT_IDENTITY, committed_copy, git, run

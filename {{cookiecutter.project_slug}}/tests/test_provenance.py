@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }} import provenance
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 from .conftest import compose_config
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
-from {{ cookiecutter.package_name }}.run_dirs import CHECKPOINT_DIR, LAST_CHECKPOINT, status
+from research_rigor.run_dirs import CHECKPOINT_DIR, LAST_CHECKPOINT, status
 
 from .project_copy import environment, new_run_dir, run, run_dirs, train
 

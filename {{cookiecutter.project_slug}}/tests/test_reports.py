@@ -17,13 +17,13 @@ import torch
 from torch.nn.functional import one_hot
 from torch.utils.data import TensorDataset
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.evaluation import Evaluation, Predictions
 from {{ cookiecutter.package_name }}.experiments import cli, plots, report
 from {{ cookiecutter.package_name }}.experiments.runs import Run
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION, MONITOR, REPORTED
 from {{ cookiecutter.package_name }}.provenance import RECORD_FILE
-from {{ cookiecutter.package_name }}.run_dirs import COMPLETED, METRICS_FILE
+from research_rigor.run_dirs import COMPLETED, METRICS_FILE
 
 from .conftest import ROOT
 

@@ -11,7 +11,9 @@ from hydra import compose, initialize_config_dir
 from hydra.plugins.launcher import Launcher
 from hydra.utils import instantiate
 
-from {{ cookiecutter.package_name }} import evaluation, slurm
+from research_rigor import slurm
+
+from {{ cookiecutter.package_name }} import evaluation
 from {{ cookiecutter.package_name }}.metrics import REPORTED
 from {{ cookiecutter.package_name }}.trainer import build_trainer
 
@@ -47,7 +49,7 @@ def test_slurm_launcher_asks_for_one_task_and_gpu_per_device_on_each_node():
     )
     assert type(built).__name__ == "SlurmLauncher"  # Hydra loads its plugins under its own names
     # the project's own, which tells SLURM's failures in one line (src/hydra_plugins/)
-    assert type(built).__module__ == "hydra_plugins.{{ cookiecutter.package_name }}_slurm.launcher"
+    assert type(built).__module__ == "hydra_plugins.research_rigor_slurm.launcher"
     asked = (built.params["nodes"], built.params["tasks_per_node"], built.params["gpus_per_node"])
     assert asked == (NODES, DEVICES, DEVICES)
 

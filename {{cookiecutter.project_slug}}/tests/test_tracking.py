@@ -10,7 +10,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import provenance, tracking
 from {{ cookiecutter.package_name }}.data.protocol import split_path
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 from .conftest import compose_config
 

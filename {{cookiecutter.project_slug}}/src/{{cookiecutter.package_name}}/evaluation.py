@@ -24,7 +24,7 @@ from torchmetrics.functional.classification import (
 )
 
 from {{ cookiecutter.package_name }}.data.protocol import SPLITS
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME
 from {{ cookiecutter.package_name }}.model import STAGES, Classifier
 from {{ cookiecutter.package_name }}.trainer import PROVENANCE_KEY, check_checkpoint

@@ -24,8 +24,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.package_name }}.errors import UserError
-
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
@@ -42,6 +40,10 @@ UNLOCKED = ("torch",)
 # uv drops a requirement whose marker can never hold; these are torch's, and what only it needs.
 NEVER = "sys_platform == 'never'"
 MARKER_SEPARATOR = " ; "
+
+
+class LockError(Exception):
+    """The lock is missing, stale or cannot be resolved; the message says what to run."""
 
 
 def dependency_digest(pyproject: Path) -> str:
@@ -62,12 +64,12 @@ def recorded_digest(lock: Path) -> str | None:
 
 
 def check(root: Path) -> None:
-    """Raise UserError, naming the refresh command, unless the lock matches pyproject.toml."""
+    """Raise LockError, naming the refresh command, unless the lock matches pyproject.toml."""
     lock = root / LOCK_FILE
     if not lock.is_file():
-        raise UserError(f"{LOCK_FILE} is missing: run `{REFRESH}` and commit it.")
+        raise LockError(f"{LOCK_FILE} is missing: run `{REFRESH}` and commit it.")
     if recorded_digest(lock) != dependency_digest(root / PYPROJECT):
-        raise UserError(
+        raise LockError(
             f"{LOCK_FILE} is stale: the dependencies in {PYPROJECT} changed since it was "
             f"written. Run `{REFRESH}` and commit {LOCK_FILE}."
         )
@@ -101,7 +103,7 @@ def minimum_python(pyproject: Path) -> str:
     requires: Any = tomllib.loads(pyproject.read_text())["project"].get("requires-python", "")
     found = re.search(r">=\s*(\d+\.\d+)", requires)
     if found is None:
-        raise UserError(f"{PYPROJECT} needs requires-python = '>=X.Y' to lock for.")
+        raise LockError(f"{PYPROJECT} needs requires-python = '>=X.Y' to lock for.")
     return found.group(1)
 
 
@@ -110,7 +112,7 @@ def write(root: Path, python_version: str | None = None) -> Path:
     try:
         from uv import find_uv_bin  # only re-locking needs uv, from the dev extra
     except ModuleNotFoundError:
-        raise UserError('uv is not installed: `pip install -e ".[dev]"` brings it.') from None
+        raise LockError('uv is not installed: `pip install -e ".[dev]"` brings it.') from None
 
     pyproject = root / PYPROJECT
     with tempfile.TemporaryDirectory() as scratch:
@@ -130,7 +132,7 @@ def write(root: Path, python_version: str | None = None) -> Path:
         ]
         done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise UserError(f"uv could not resolve {PYPROJECT}:\n{done.stderr.strip()}")
+        raise LockError(f"uv could not resolve {PYPROJECT}:\n{done.stderr.strip()}")
     lock = root / LOCK_FILE
     lock.write_text(header(dependency_digest(pyproject)) + without_unlocked(done.stdout))
     return lock
@@ -148,7 +150,7 @@ def main() -> None:
             print(f"{LOCK_FILE} matches {PYPROJECT}")
         else:
             print(f"wrote {write(root, args.python_version)}")
-    except UserError as error:
+    except LockError as error:
         sys.exit(f"error: {error}")
 
 

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, build_metric
 
 Batch = tuple[Tensor, Tensor]

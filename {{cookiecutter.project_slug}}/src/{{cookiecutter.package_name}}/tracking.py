@@ -17,7 +17,7 @@ from typing import Any
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 WANDB_HOST = "api.wandb.ai"
 HTTPS_PORT = 443

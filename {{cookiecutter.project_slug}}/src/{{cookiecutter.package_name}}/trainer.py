@@ -19,9 +19,9 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 from omegaconf import DictConfig, OmegaConf
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION, MONITOR
-from {{ cookiecutter.package_name }}.run_dirs import (
+from research_rigor.run_dirs import (
     CHECKPOINT_DIR,
     COMPLETED,
     FAILED,

@@ -13,12 +13,13 @@ import json
 import sys
 from pathlib import Path
 
+from research_rigor.errors import UserError
+from research_rigor.project import Project
+
 from {{ cookiecutter.package_name }}.data import arrays, folders, protocol, splits
 from {{ cookiecutter.package_name }}.data.scan import Scan
-from {{ cookiecutter.package_name }}.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[3]  # the project: src/<package>/data/ is three below
-CONFIG_DIR = ROOT / "configs" / "data"
+CONFIG_DIR = Path("configs") / "data"  # under the project root
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_WORKERS = 2  # processes decoding images while the model trains
 
@@ -50,12 +51,12 @@ def scan(data_dir: Path) -> Scan:
     return arrays.scan(data_dir) if arrays.is_arrays(data_dir) else folders.scan(data_dir)
 
 
-def write_config(scan: Scan, split: dict, config: Path) -> None:
+def write_config(scan: Scan, split: dict, config: Path, root: Path) -> None:
     """A data config from what the split found: its classes, and its smallest image size
     (shrinking mixed sizes loses less than inventing pixels)."""
     height, width = min(split["image_sizes"], key=lambda size: size[0] * size[1])
     data_dir = scan.data_dir.resolve()
-    shown = data_dir.relative_to(ROOT) if data_dir.is_relative_to(ROOT) else data_dir
+    shown = data_dir.relative_to(root) if data_dir.is_relative_to(root) else data_dir
     template = ARRAY_CONFIG if scan.format == arrays.FORMAT else FOLDER_CONFIG
     config.write_text(
         template.format(
@@ -71,17 +72,17 @@ def write_config(scan: Scan, split: dict, config: Path) -> None:
     )
 
 
-def split(data_dir: Path) -> None:
+def split(data_dir: Path, project: Project) -> None:
     found = scan(data_dir)
     target, written = splits.write(found)
     written_split = json.loads(target.read_text())
     shown = ", ".join(f"{name} {len(written_split[name])}" for name in protocol.SPLITS)
     state = "written" if written else "unchanged"
     print(f"{target}: {state} ({shown}; {len(found.classes)} classes)")
-    config = CONFIG_DIR / f"{data_dir.name}.yaml"
+    config = project.root / CONFIG_DIR / f"{data_dir.name}.yaml"
     if not config.exists():
-        write_config(found, written_split, config)
-        print(f"{config.relative_to(ROOT)}: written; review image_size and goal_error")
+        write_config(found, written_split, config, project.root)
+        print(f"{config.relative_to(project.root)}: written; review image_size and goal_error")
 
 
 def main() -> None:
@@ -91,7 +92,9 @@ def main() -> None:
     command.add_argument("data_dir", type=Path, help="the dataset's folder, e.g. data/my_images")
     arguments = parser.parse_args()
     try:
-        split(arguments.data_dir)
+        project = Project.find(Path.cwd())  # the checkout this command is run in
+        project.check_code()  # its own code splits, and its own configs/data/ gets the config
+        split(arguments.data_dir, project)
     except UserError as error:
         sys.exit(f"error: {error}")
 

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from {{ cookiecutter.package_name }}.data import protocol, splits
 from {{ cookiecutter.package_name }}.data.scan import Scan
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 
 class ClassificationDataModule(L.LightningDataModule):

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from {{ cookiecutter.package_name }}.data import protocol
 from {{ cookiecutter.package_name }}.data.datamodule import ClassificationDataModule
 from {{ cookiecutter.package_name }}.data.scan import Scan, digest
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 FORMAT = "image_folder"
 # Every file name ending Pillow can open; other files (notes, thumbnails' databases) are ignored.

@@ -15,7 +15,7 @@ import numpy as np
 
 from {{ cookiecutter.package_name }}.data import protocol
 from {{ cookiecutter.package_name }}.data.scan import Scan
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 SHOWN = 5  # indices named in an error, then a count
 

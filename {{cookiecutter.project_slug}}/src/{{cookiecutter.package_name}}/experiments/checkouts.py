@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 MERGE_IDENTITY = ("-c", "user.name=experiments", "-c", "user.email=experiments@localhost")
 

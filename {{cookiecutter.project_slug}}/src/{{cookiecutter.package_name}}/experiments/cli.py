@@ -5,12 +5,12 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.experiments import affected, compare, output, seeds, shadow
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts, resolve
 from {{ cookiecutter.package_name }}.experiments.diagnosis import DEFAULT_TOLERANCE
 from {{ cookiecutter.package_name }}.experiments.runs import TRAIN_SCRIPT, Plan, Variant, parse_change
-from {{ cookiecutter.package_name }}.experiments.stats import (
+from research_rigor.stats import (
     DEFAULT_ALPHA,
     MIN_SEEDS,
     Analysis,

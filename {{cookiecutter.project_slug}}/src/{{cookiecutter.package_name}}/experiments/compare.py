@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from {{ cookiecutter.package_name }} import provenance
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.experiments import affected, environments
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
 from {{ cookiecutter.package_name }}.experiments.output import (
@@ -32,7 +32,7 @@ from {{ cookiecutter.package_name }}.experiments.runs import (
     metric_version_of,
     train_seeds,
 )
-from {{ cookiecutter.package_name }}.experiments.stats import (
+from research_rigor.stats import (
     ASO_THRESHOLD,
     CONFIDENCE,
     POWER,

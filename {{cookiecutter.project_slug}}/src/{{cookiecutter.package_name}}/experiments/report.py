@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from {{ cookiecutter.package_name }} import provenance
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.experiments import plots
 from {{ cookiecutter.package_name }}.experiments.diagnosis import Errors
 from {{ cookiecutter.package_name }}.experiments.output import Table, commit, percent, shown

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 RESOLVER = "run_dir"
 CHECKPOINT_DIR = "checkpoints"

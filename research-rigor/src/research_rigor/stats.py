@@ -21,7 +21,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from {{ cookiecutter.package_name }}.errors import UserError
+from research_rigor.errors import UserError
 
 CONFIDENCE = 0.95  # of the intervals shown next to every mean
 DEFAULT_ALPHA = 0.05  # significance level of the verdict

@@ -1,0 +1,87 @@
+"""The project, found once: its checkout, its declaration, and the code that will run.
+
+A project declares itself in the `[tool.research-rigor]` table of its `pyproject.toml`:
+
+    [tool.research-rigor]
+    package = "my_research"   # the import name of the project's code
+    train = "train.py"        # the training command, relative to the project root
+
+`Project.find` walks up from a path to the first `pyproject.toml` that holds the
+table; every tool takes the object it returns rather than guessing a path from
+`__file__` or the working directory. `check_code` refuses, in one line, to run
+when the package that Python imports lives in another checkout (an editable
+install of a second clone, a stale wheel, `PYTHONPATH`): the provenance record
+names this checkout's commit, so the code that trains must be this checkout's.
+"""
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from research_rigor.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
+
+TABLE = "research-rigor"
+PYPROJECT = "pyproject.toml"
+DEFAULT_TRAIN = "train.py"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    package: str
+    train: str = DEFAULT_TRAIN
+
+    @classmethod
+    def find(cls, start: Path) -> "Project":
+        """The declared project that holds `start` (a file or a folder)."""
+        start = start.resolve()
+        for folder in [start, *start.parents]:
+            pyproject = folder / PYPROJECT
+            if not pyproject.is_file():
+                continue
+            with pyproject.open("rb") as file:
+                table = tomllib.load(file).get("tool", {}).get(TABLE)
+            if table is None:
+                continue
+            if "package" not in table:
+                raise UserError(
+                    f"{pyproject}: [tool.{TABLE}] has no `package`: add the import name of "
+                    'the project\'s code, e.g. package = "my_research".'
+                )
+            return cls(folder, table["package"], table.get("train", DEFAULT_TRAIN))
+        raise UserError(
+            f"no pyproject.toml with a [tool.{TABLE}] table in {start} or above: run this "
+            f"inside a project that declares itself (see research-rigor's README)."
+        )
+
+    @property
+    def train_script(self) -> Path:
+        return self.root / self.train
+
+    def code_location(self) -> Path | None:
+        """Where Python imports the project's package from, or None if it cannot."""
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+    def check_code(self) -> None:
+        """Refuse, in one line, to run another checkout's code under this checkout's commit."""
+        location = self.code_location()
+        if location is None:
+            raise UserError(
+                f"the package {self.package!r} of {self.root} is not importable: install it "
+                f"with `pip install -e {self.root}`."
+            )
+        if not location.is_relative_to(self.root):
+            raise UserError(
+                f"this checkout is {self.root}, but Python imports {self.package!r} from "
+                f"{location}: the run would record one commit and train another's code. "
+                f"Run `pip install -e {self.root}` (or give each checkout its own environment)."
+            )
