@@ -4,6 +4,7 @@ Its own test suite runs as a step of its CI workflow, in tests/test_workflow.py.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -43,3 +44,26 @@ def test_full_profile_of_the_default_mode_reaches_its_accuracy(installed_project
     run([sys.executable, "train.py", "logger.mode=disabled"], installed_project)
     metrics = json.loads((newest_run(installed_project) / "metrics.json").read_text())
     assert metrics["test/acc"] >= FULL_PROFILE_MIN_TEST_ACCURACY
+
+
+def test_a_second_clone_trains_its_own_code_or_refuses_in_one_line(installed_project, tmp_path):
+    """One environment shared by two clones (a baseline and a feature clone): the package
+    installed is the first's. Training in the second would record the second's commit and
+    run the first's code: refused, naming both. With its own code importable, it trains."""
+    second = tmp_path / "second"
+    run(["git", "clone", "--quiet", str(installed_project), str(second)], tmp_path)
+    package = next(path for path in (second / "src").iterdir() if path.is_dir())
+    (package / "feature.py").write_text('"""The second clone\'s change."""\n')
+    run(["git", "add", "."], second)
+    run(["git", "commit", "--quiet", "-m", "A change in the second clone"], second)
+
+    refused = run([sys.executable, "train.py", "+profile=fast"], second, check=False)
+    assert refused.returncode == 1
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith(f"error: this checkout is {second.resolve()}")
+    assert str(installed_project.resolve()) in line
+
+    env = {**os.environ, "PYTHONPATH": str(second / "src")}
+    quick = ["+profile=fast", "trainer.max_epochs=1", "logger.mode=disabled"]
+    run([sys.executable, "train.py", *quick], second, env=env)
+    assert json.loads((newest_run(second) / "metrics.json").read_text())["status"] == "completed"

@@ -31,6 +31,9 @@ LOCKED_INSTALL = ["-r", LOCK_FILE, "-e", ".[dev]"]  # the README's second
 DEV_REQUIREMENTS = ("requirements-dev.txt", "constraints.txt")
 DEV_LOCK = TEMPLATE / "requirements-dev.lock"
 DEV_DIGEST = re.compile(r"^# requirements-dev\.txt \+ constraints\.txt sha256: (\w+)$", re.M)
+LIBRARY = TEMPLATE / "research-rigor"
+LIBRARY_NAME = "research-rigor"
+LIBRARY_INIT = LIBRARY / "src" / "research_rigor" / "__init__.py"
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", re.M)
 
 
@@ -61,12 +64,24 @@ def test_the_templates_own_lock_matches_its_requirements():
 
 
 def test_the_template_environment_has_every_package_a_bake_declares(cookies_session):
-    """The slow tier pip-installs bakes into .venv: a package it lacked would come unpinned."""
+    """The slow tier pip-installs bakes into .venv: a package it lacked would come unpinned.
+    research-rigor comes from this checkout (`make` installs it)."""
     project = tomllib.loads((bake(cookies_session, {}) / "pyproject.toml").read_text())["project"]
     declared = project["dependencies"] + project["optional-dependencies"]["dev"]
     template = (TEMPLATE / DEV_REQUIREMENTS[0]).read_text()
     provided = {canonicalize_name(name) for name in REQUIREMENT_NAME.findall(template)}
+    provided.add(LIBRARY_NAME)
     assert {canonicalize_name(Requirement(spec).name) for spec in declared} - provided == set()
+
+
+def test_every_bakes_lock_pins_the_library_version_of_this_checkout(cookies_session):
+    """A bake installs the research-rigor it was made with: the lock's pin is this
+    checkout's version (after a version bump, `make lock`)."""
+    version = re.search(r'__version__ = "(.+)"', LIBRARY_INIT.read_text()).group(1)
+    pins = locked_versions(bake(cookies_session, {}) / LOCK_FILE)
+    assert pins.get(LIBRARY_NAME) == version, (
+        f"{LOCK_FILE} pins another research-rigor: `make lock`"
+    )
 
 
 def locked_versions(lock: Path) -> dict[str, str]:
@@ -87,6 +102,8 @@ def test_a_fresh_venv_installs_a_fresh_bake_from_its_lock_and_passes_its_suite(c
     run([sys.executable, "-m", "venv", str(venv)], tmp_path)
     python = str(venv / "bin" / "python")
     run([python, "-m", "pip", "install", "--quiet", TORCH], project)
+    # until research-rigor is released, this checkout's copy satisfies the lock's pin
+    run([python, "-m", "pip", "install", "--quiet", "--no-deps", str(LIBRARY)], project)
     run([python, "-m", "pip", "install", "--quiet", *LOCKED_INSTALL], project)
 
     listed = run([python, "-m", "pip", "list", "--format=json"], project).stdout

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from research_rigor.errors import UserError
+
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION
 
 if TYPE_CHECKING:  # torch loads only when evaluating, so that `--help` answers at once

@@ -7,8 +7,9 @@
     python train.py resume=true      # continue the newest interrupted run of this mode/profile/seed
     python train.py trainer=ddp      # every GPU of this machine (README: Scale out)
 
-Flow: compose the config -> check the code is this checkout's -> guard the git tree -> data -> model -> trainer ->
-fit -> test the best checkpoint -> metrics.json next to provenance.json.
+Flow: compose the config -> check the code is this checkout's -> guard the git tree ->
+data -> model -> trainer -> fit -> test the best checkpoint -> metrics.json next to
+provenance.json.
 """
 
 import sys
@@ -18,7 +19,6 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
-
 from research_rigor import run_dirs, slurm
 from research_rigor.errors import UserError
 from research_rigor.project import Project
@@ -33,29 +33,25 @@ slurm.register_resolver()  # hydra/launcher=slurm: GPUs only for a GPU trainer
 
 def train(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    root = PROJECT.root
     PROJECT.check_code()  # the code that trains is this checkout's, whose commit is recorded
-    git = provenance.guard(PROJECT.root, allow_dirty=cfg.allow_dirty)
+    git = provenance.guard(root, allow_dirty=cfg.allow_dirty)
 
     # Heavy imports wait until the config is valid and the tree is clean: mistakes fail fast.
     import lightning as L
     from hydra.utils import instantiate
-
     from research_rigor import console
+    from research_rigor.callbacks import check_checkpoint, refuse_relaunch_in_sweep
 
     from {{ cookiecutter.package_name }} import tracking
     from {{ cookiecutter.package_name }}.model import Classifier
-    from {{ cookiecutter.package_name }}.trainer import (
-        build_trainer,
-        check_checkpoint,
-        refuse_relaunch_in_sweep,
-        write_metrics,
-    )
+    from {{ cookiecutter.package_name }}.trainer import build_trainer, write_metrics
 
     console.configure()
     L.seed_everything(cfg.seed, workers=True)
     data = instantiate(cfg.data)
     data.prepare_data()
-    record = provenance.build_record(cfg, git, PROJECT.root, data.data_dir, data.split_file, run_dir)
+    record = provenance.build_record(cfg, git, root, data.data_dir, data.split_file, run_dir)
     resume_from = None
     if cfg.resume or run_dirs.requeued(run_dir):
         resume_from = run_dir / run_dirs.CHECKPOINT_DIR / run_dirs.LAST_CHECKPOINT
@@ -67,7 +63,7 @@ def train(cfg: DictConfig) -> float:
     trainer = build_trainer(cfg, run_dir, record, loggers=[wandb] if wandb else [])
     refuse_relaunch_in_sweep(trainer, sweep=HydraConfig.get().mode == RunMode.MULTIRUN)
     if trainer.is_global_zero:  # DDP runs this script once per process: one of them records
-        provenance.save(record, PROJECT.root, run_dir)
+        provenance.save(record, root, run_dir)
         tracking.save_run_id(wandb, run_dir)
     if cfg.compile:  # torch.compile the forward pass in place: checkpoints keep their keys
         model.compile()

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from research_rigor.errors import UserError
 
 from {{ cookiecutter.package_name }}.data import arrays, folders, protocol, splits
 from {{ cookiecutter.package_name }}.data.arrays import ArrayDataModule
 from {{ cookiecutter.package_name }}.data.folders import ImageFolderDataModule
-from research_rigor.errors import UserError
 
 CLASSES = ("cat", "dog")
 PER_CLASS = 10  # enough for a stratified train/val/test split of two classes

@@ -6,14 +6,10 @@ import importlib.util
 import pytest
 from hydra.utils import get_class
 from lightning.pytorch.callbacks import ModelCheckpoint
+from research_rigor.callbacks import MarkFailedOnError, RunStateInCheckpoint, StopOnNonFiniteLoss
 
 from {{ cookiecutter.package_name }} import tracking
-from {{ cookiecutter.package_name }}.trainer import (
-    MarkFailedOnError,
-    RunStateInCheckpoint,
-    StopOnNonFiniteLoss,
-    build_trainer,
-)
+from {{ cookiecutter.package_name }}.trainer import build_trainer
 
 from .conftest import CONFIG_DIR, MODES, compose_config
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from research_rigor.errors import UserError
 
 from {{ cookiecutter.package_name }}.data import protocol, splits
 from {{ cookiecutter.package_name }}.data.arrays import IMAGES_FILE, LABELS_FILE, ArrayDataModule
 from {{ cookiecutter.package_name }}.data.digits import DigitsDataModule
 from {{ cookiecutter.package_name }}.data.folders import MAX_PIXEL, RESAMPLING
-from research_rigor.errors import UserError
 
 from .conftest import BATCH
 

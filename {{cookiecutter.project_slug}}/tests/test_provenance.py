@@ -5,9 +5,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from research_rigor.errors import UserError
 
 from {{ cookiecutter.package_name }} import provenance
-from research_rigor.errors import UserError
 
 from .conftest import compose_config
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from research_rigor.run_dirs import CHECKPOINT_DIR, LAST_CHECKPOINT, status
 
 from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
-from research_rigor.run_dirs import CHECKPOINT_DIR, LAST_CHECKPOINT, status
 
 from .project_copy import environment, new_run_dir, run, run_dirs, train
 

@@ -10,7 +10,6 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.plugins.launcher import Launcher
 from hydra.utils import instantiate
-
 from research_rigor import slurm
 
 from {{ cookiecutter.package_name }} import evaluation
@@ -48,7 +47,7 @@ def test_slurm_launcher_asks_for_one_task_and_gpu_per_device_on_each_node():
         f"trainer.num_nodes={NODES}",
     )
     assert type(built).__name__ == "SlurmLauncher"  # Hydra loads its plugins under its own names
-    # the project's own, which tells SLURM's failures in one line (src/hydra_plugins/)
+    # research-rigor's, which tells SLURM's failures in one line
     assert type(built).__module__ == "hydra_plugins.research_rigor_slurm.launcher"
     asked = (built.params["nodes"], built.params["tasks_per_node"], built.params["gpus_per_node"])
     assert asked == (NODES, DEVICES, DEVICES)

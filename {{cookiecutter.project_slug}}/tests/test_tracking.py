@@ -7,10 +7,10 @@ import socket
 from pathlib import Path
 
 import pytest
+from research_rigor.errors import UserError
 
 from {{ cookiecutter.package_name }} import provenance, tracking
 from {{ cookiecutter.package_name }}.data.protocol import split_path
-from research_rigor.errors import UserError
 
 from .conftest import compose_config
 

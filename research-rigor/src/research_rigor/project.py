@@ -29,6 +29,16 @@ else:  # Python 3.10: the same parser, from PyPI
 TABLE = "research-rigor"
 PYPROJECT = "pyproject.toml"
 DEFAULT_TRAIN = "train.py"
+SOURCE_DIR = "src"
+
+
+def python_files(package: Path) -> dict[str, bytes]:
+    """Every Python file of a package, by its path inside the package."""
+    return {
+        path.relative_to(package).as_posix(): path.read_bytes()
+        for path in package.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
 
 
 @dataclass(frozen=True)
@@ -71,15 +81,29 @@ class Project:
             return None
         return Path(next(iter(spec.submodule_search_locations))).resolve()
 
+    def source(self) -> Path | None:
+        """The package's folder in this checkout: `src/<package>` or `<package>`."""
+        for folder in (self.root / SOURCE_DIR / self.package, self.root / self.package):
+            if folder.is_dir():
+                return folder
+        return None
+
     def check_code(self) -> None:
-        """Refuse, in one line, to run another checkout's code under this checkout's commit."""
+        """Refuse, in one line, to run another checkout's code under this checkout's commit.
+
+        The imported package is this checkout's when it lives in the checkout (an editable
+        install, `PYTHONPATH`), or when it is a copy whose Python files equal the
+        checkout's byte for byte (a wheel built from this very tree)."""
         location = self.code_location()
         if location is None:
             raise UserError(
                 f"the package {self.package!r} of {self.root} is not importable: install it "
                 f"with `pip install -e {self.root}`."
             )
-        if not location.is_relative_to(self.root):
+        source = self.source()
+        if not location.is_relative_to(self.root) and (
+            source is None or python_files(location) != python_files(source)
+        ):
             raise UserError(
                 f"this checkout is {self.root}, but Python imports {self.package!r} from "
                 f"{location}: the run would record one commit and train another's code. "

@@ -16,6 +16,8 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from research_rigor.callbacks import PROVENANCE_KEY, check_checkpoint
+from research_rigor.errors import UserError
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.functional.classification import (
@@ -24,10 +26,8 @@ from torchmetrics.functional.classification import (
 )
 
 from {{ cookiecutter.package_name }}.data.protocol import SPLITS
-from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME
 from {{ cookiecutter.package_name }}.model import STAGES, Classifier
-from {{ cookiecutter.package_name }}.trainer import PROVENANCE_KEY, check_checkpoint
 
 TESTED = STAGES["test"]  # the prefix the test step logs under, whichever split it is fed
 

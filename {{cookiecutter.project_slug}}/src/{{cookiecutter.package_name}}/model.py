@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from research_rigor.errors import UserError
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, build_metric
 
 Batch = tuple[Tensor, Tensor]

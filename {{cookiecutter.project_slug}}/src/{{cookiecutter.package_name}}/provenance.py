@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-
 from research_rigor.errors import UserError
+
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION
 
 RECORD_FILE = "provenance.json"

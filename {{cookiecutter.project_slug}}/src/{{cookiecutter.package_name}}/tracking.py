@@ -16,7 +16,7 @@ from typing import Any
 
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
-
+from research_rigor import upstream
 from research_rigor.errors import UserError
 
 WANDB_HOST = "api.wandb.ai"
@@ -117,7 +117,7 @@ def wandb_logger(cfg: DictConfig, record: dict[str, Any], run_dir: Path) -> Wand
         settings=wandb.Settings(silent=mode == "offline", quiet=True),
     )
     # Lightning always passes `anonymous`, a setting W&B has deprecated and warns about.
-    logger._wandb_init.pop("anonymous", None)
+    upstream.wandb_init_arguments(logger).pop("anonymous", None)
     return logger
 
 

@@ -1,5 +1,8 @@
 """Hydra's submitit SLURM launcher, with SLURM's failures told in one line.
 
+Configured as `hydra/launcher=slurm` with
+`_target_: hydra_plugins.research_rigor_slurm.launcher.SlurmLauncher`.
+
 What Hydra's launcher lacks: sbatch's refusal (unknown partition, no controller)
 and a job that failed on its node both end in a traceback there, the cause deep
 inside it. Here each ends with `error: <cause>; <where the job's log is>`, exit 1,
@@ -17,7 +20,9 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
     SlurmLauncher as SubmititSlurmLauncher,
 )
-from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
+from submitit.slurm.slurm import SlurmJob
+
+from research_rigor import upstream
 
 SUBMIT = "sbatch"
 SBATCH_ERROR = f"{SUBMIT}: error: "
@@ -25,8 +30,6 @@ JOB_LOG = re.compile(r"(\S+/(\S+?)_\d+)_(?:result\.pkl|log\.err)")  # submitit's
 LOG_SUFFIX = "_log.err"
 ERROR = "error: "  # how train.py reports a UserError
 NO_ACCOUNTING = "accounting_storage/none"
-ACCOUNTING_HEADER = "JobID|State|NodeList"  # what submitit reads from sacct
-QUEUE_FORMAT = "%i|%T|%N"  # the same columns from squeue
 WATCH_DELAY_S = 600  # submitit's own: the longest wait between two state queries
 
 
@@ -35,31 +38,6 @@ def cause_in(log: str) -> str:
     lines = [line.strip() for line in log.splitlines() if line.strip()]
     errors = [line.removeprefix(ERROR) for line in lines if line.startswith(ERROR)]
     return (errors or lines or ["(no output)"])[-1].rstrip(".")
-
-
-class QueueWatcher(SlurmInfoWatcher):
-    """Job states from squeue, on a cluster without accounting (no slurmdbd, as on
-    scripts/local_slurm.sh's), where submitit's sacct has nothing to read and a job that
-    died without a result would be waited for forever. squeue knows a finished job for
-    SLURM's MinJobAge."""
-
-    def _make_command(self) -> list[str] | None:
-        command = super()._make_command()
-        if command is None:
-            return None
-        jobs = [command[i + 1] for i, word in enumerate(command) if word == "-j"]
-        return [
-            "squeue",
-            "--noheader",
-            "--states=all",
-            f"--format={QUEUE_FORMAT}",
-            "-j",
-            ",".join(jobs),
-        ]
-
-    def read_info(self, string: bytes | str) -> dict[str, dict[str, str]]:
-        text = string.decode() if isinstance(string, bytes) else string
-        return super().read_info(f"{ACCOUNTING_HEADER}\n{text}")
 
 
 def has_accounting() -> bool:
@@ -82,7 +60,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
                 "machine); nothing was submitted."
             )
         if not has_accounting():
-            SlurmJob.watcher = QueueWatcher(delay_s=WATCH_DELAY_S)
+            SlurmJob.watcher = upstream.queue_watcher(WATCH_DELAY_S)
         try:
             returns = super().launch(job_overrides, initial_job_idx)
         except (FailedJobError, UncompletedJobError) as error:
@@ -104,7 +82,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
         for result in returns:
             if result.status == JobStatus.FAILED:
                 job = result.hydra_cfg.hydra.job.id
-                exception = result._return_value
+                exception = upstream.job_exception(result)
                 sys.exit(
                     f"error: SLURM job {job} failed on its node: {type(exception).__name__}: "
                     f"{exception}; its log: {logs / job / (job + '_0' + LOG_SUFFIX)}, and "

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from research_rigor.errors import UserError
 from torch.utils.data import Dataset
 
 from {{ cookiecutter.package_name }}.data import protocol
 from {{ cookiecutter.package_name }}.data.datamodule import ClassificationDataModule
 from {{ cookiecutter.package_name }}.data.scan import Scan, digest
-from research_rigor.errors import UserError
 
 IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.npy"

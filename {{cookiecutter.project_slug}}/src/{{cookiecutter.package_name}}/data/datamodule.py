@@ -13,12 +13,12 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from research_rigor.errors import UserError
 from torch import distributed
 from torch.utils.data import DataLoader, Dataset
 
 from {{ cookiecutter.package_name }}.data import protocol, splits
 from {{ cookiecutter.package_name }}.data.scan import Scan
-from research_rigor.errors import UserError
 
 
 class ClassificationDataModule(L.LightningDataModule):

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from research_rigor.errors import UserError
 from torch.utils.data import Dataset
 
 from {{ cookiecutter.package_name }}.data import protocol
 from {{ cookiecutter.package_name }}.data.datamodule import ClassificationDataModule
 from {{ cookiecutter.package_name }}.data.scan import Scan, digest
-from research_rigor.errors import UserError
 
 FORMAT = "image_folder"
 # Every file name ending Pillow can open; other files (notes, thumbnails' databases) are ignored.

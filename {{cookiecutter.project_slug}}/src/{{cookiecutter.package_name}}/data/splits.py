@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from research_rigor.errors import UserError
 
 from {{ cookiecutter.package_name }}.data import protocol
 from {{ cookiecutter.package_name }}.data.scan import Scan
-from research_rigor.errors import UserError
 
 SHOWN = 5  # indices named in an error, then a count
 

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.package_name }} import behaviour
 from research_rigor.errors import UserError
+
+from {{ cookiecutter.package_name }} import behaviour
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
 from {{ cookiecutter.package_name }}.experiments.output import Table
 from {{ cookiecutter.package_name }}.experiments.runs import Run, Variant, python_in

@@ -6,10 +6,6 @@ from datetime import datetime
 from pathlib import Path
 
 from research_rigor.errors import UserError
-from {{ cookiecutter.package_name }}.experiments import affected, compare, output, seeds, shadow
-from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts, resolve
-from {{ cookiecutter.package_name }}.experiments.diagnosis import DEFAULT_TOLERANCE
-from {{ cookiecutter.package_name }}.experiments.runs import TRAIN_SCRIPT, Plan, Variant, parse_change
 from research_rigor.stats import (
     DEFAULT_ALPHA,
     MIN_SEEDS,
@@ -17,6 +13,11 @@ from research_rigor.stats import (
     Method,
     seeds_needed,
 )
+
+from {{ cookiecutter.package_name }}.experiments import affected, compare, output, seeds, shadow
+from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts, resolve
+from {{ cookiecutter.package_name }}.experiments.diagnosis import DEFAULT_TOLERANCE
+from {{ cookiecutter.package_name }}.experiments.runs import TRAIN_SCRIPT, Plan, Variant, parse_change
 
 DEFAULT_SEEDS = 5
 DEFAULT_PROFILE = "fast"  # screening; confirm verdicts with --profile full

@@ -11,8 +11,20 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from {{ cookiecutter.package_name }} import provenance
 from research_rigor.errors import UserError
+from research_rigor.stats import (
+    ASO_THRESHOLD,
+    CONFIDENCE,
+    POWER,
+    Analysis,
+    Comparison,
+    Method,
+    Summary,
+    Verdict,
+    adjusted,
+)
+
+from {{ cookiecutter.package_name }} import provenance
 from {{ cookiecutter.package_name }}.experiments import affected, environments
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
 from {{ cookiecutter.package_name }}.experiments.output import (
@@ -31,17 +43,6 @@ from {{ cookiecutter.package_name }}.experiments.runs import (
     Variant,
     metric_version_of,
     train_seeds,
-)
-from research_rigor.stats import (
-    ASO_THRESHOLD,
-    CONFIDENCE,
-    POWER,
-    Analysis,
-    Comparison,
-    Method,
-    Summary,
-    Verdict,
-    adjusted,
 )
 from {{ cookiecutter.package_name }}.metrics import REPORTED
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from research_rigor.errors import UserError
 
 from {{ cookiecutter.package_name }} import provenance
-from research_rigor.errors import UserError
 from {{ cookiecutter.package_name }}.experiments import plots
 from {{ cookiecutter.package_name }}.experiments.diagnosis import Errors
 from {{ cookiecutter.package_name }}.experiments.output import Table, commit, percent, shown

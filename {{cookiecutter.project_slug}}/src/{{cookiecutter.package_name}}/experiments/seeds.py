@@ -7,12 +7,13 @@ two runs of the same code land by chance alone, and so the smallest difference
 
 from pathlib import Path
 
+from research_rigor.stats import POWER, Analysis, seeds_needed
+
 from {{ cookiecutter.package_name }}.experiments import environments
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
 from {{ cookiecutter.package_name }}.experiments.compare import DIGITS, describe_code, measure, summarize
 from {{ cookiecutter.package_name }}.experiments.output import Table, number, percent, save, shown
 from {{ cookiecutter.package_name }}.experiments.runs import Plan, Run, Variant
-from research_rigor.stats import POWER, Analysis, seeds_needed
 from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
 
 

@@ -7,20 +7,20 @@ import numpy as np
 import pytest
 import torch
 
-from {{ cookiecutter.package_name }} import trainer
+from research_rigor import callbacks
 from research_rigor.errors import UserError
 
 
 def test_a_crash_mid_write_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
     path = tmp_path / "last.ckpt"
-    io = trainer.AtomicCheckpointIO()
+    io = callbacks.AtomicCheckpointIO()
     io.save_checkpoint({"epoch": 1}, path)
 
     def crash_halfway(obj, file):
         file.write(b"half a checkpoint")
         raise OSError("disk full")
 
-    monkeypatch.setattr(trainer.torch, "save", crash_halfway)
+    monkeypatch.setattr(callbacks.torch, "save", crash_halfway)
     with pytest.raises(OSError, match="disk full"):
         io.save_checkpoint({"epoch": 2}, path)
     assert torch.load(path, weights_only=True) == {"epoch": 1}
@@ -30,21 +30,21 @@ def test_a_crash_mid_write_leaves_the_previous_checkpoint_whole(tmp_path, monkey
 def test_truncated_or_missing_checkpoints_are_refused_by_name(tmp_path):
     path = tmp_path / "model.ckpt"
     torch.save({"weights": torch.zeros(1000)}, path)
-    trainer.check_checkpoint(path)
+    callbacks.check_checkpoint(path)
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(UserError, match=rf"{path} is not a readable checkpoint"):
-        trainer.check_checkpoint(path)
+        callbacks.check_checkpoint(path)
     with pytest.raises(UserError, match="no such checkpoint"):
-        trainer.check_checkpoint(tmp_path / "missing.ckpt")
+        callbacks.check_checkpoint(tmp_path / "missing.ckpt")
 
 
 def test_every_generators_state_travels_in_the_checkpoint_as_plain_types():
     """Torch, every CUDA device (none here), numpy and Python: a resumed run draws the same
     batches and dropout masks as one that was never interrupted."""
-    callback = trainer.RunStateInCheckpoint(record={})
+    callback = callbacks.RunStateInCheckpoint(record={})
     saved: dict = {}
     callback.on_save_checkpoint(None, None, saved)
-    assert {"torch", "torch.cuda", "numpy", "python"} <= saved[trainer.RANDOM_STATE_KEY].keys()
+    assert {"torch", "torch.cuda", "numpy", "python"} <= saved[callbacks.RANDOM_STATE_KEY].keys()
     buffer = io.BytesIO()
     torch.save(saved, buffer)
     buffer.seek(0)
