@@ -4,7 +4,8 @@ munge, slurmctld and slurmd start once for the module from the bake's own
 `scripts/local_slurm.sh` (what a user runs to try SLURM on a laptop), with their
 config and state in a temporary directory and ports of their own; the commands
 below are the ones docs/scaling-out.md shows. Needs Debian's slurm-wlm and munge
-(`.ci/run` installs them) and root.
+(`make test` installs them) and root, or passwordless sudo as on GitHub's runners: the
+script starts the daemons with sudo and the jobs run as the user who runs the tests.
 """
 
 import json
@@ -36,6 +37,9 @@ FAST = ("+profile=fast", "logger.mode=offline")
 PREEMPTED_EPOCHS = "8"  # long enough that the signal lands while it trains
 WAIT_S = 180  # for a job to write its first checkpoint or to finish
 POLL_S = 0.2
+START_S = 120  # the script gives up after 60 s without an idle node, then stops the daemons
+IDLE_S = 30  # for sinfo to show the node idle once the script has returned
+SINFO_S = 10  # one sinfo call, which retries a controller that does not answer
 COMPARED = ("val/acc", "test/acc", "test/loss", "epochs", "global_step")
 
 
@@ -61,16 +65,57 @@ def repo(cookies_session) -> Path:
 def cluster(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A one-node cluster for the module, from the bake's script: the path of its slurm.conf."""
     if not shutil.which("sbatch"):
-        pytest.fail("SLURM is not installed: apt-get install slurm-wlm munge (.ci/run does)")
+        pytest.fail("SLURM is not installed: apt-get install slurm-wlm munge (`make test` does)")
+    if os.geteuid() != 0 and subprocess.run(["sudo", "-n", "true"], check=False).returncode:
+        pytest.fail("the SLURM daemons need root: run as root or as a user with passwordless sudo")
     state = tmp_path_factory.mktemp("slurm")
     script = str(repo / SCRIPT)
     ports = {"SLURMCTLD_PORT": str(free_port()), "SLURMD_PORT": str(free_port())}
-    run(["bash", script, "start", str(state)], repo, env={**os.environ, **ports})
     try:
+        started = bounded(["bash", script, "start", str(state)], repo, {**os.environ, **ports})
+        if started.returncode:
+            pytest.fail(f"the local SLURM cluster did not start: {last_line(started.stderr)}")
+        wait_until_idle(state / "slurm.conf")
         yield state / "slurm.conf"
     finally:
-        run(["bash", script, "stop", str(state)], repo)
+        stopped = bounded(["bash", script, "stop", str(state)], repo, dict(os.environ))
+        assert stopped.returncode == 0, f"stopping the cluster: {last_line(stopped.stderr)}"
     assert not (state / "pids").exists()
+
+
+def bounded(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The script, which waits for the cluster itself; a start that hangs fails in one line."""
+    try:
+        return subprocess.run(
+            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=START_S
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`{' '.join(command)}` did not return within {START_S} s")
+
+
+def last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else "(no output)"
+
+
+def wait_until_idle(slurm_conf: Path) -> None:
+    """The node accepts jobs: sinfo shows it idle within IDLE_S, or the module fails in one line."""
+    env = {**os.environ, "SLURM_CONF": str(slurm_conf)}
+    command = ["sinfo", "--noheader", "--format=%t"]
+    deadline = time.monotonic() + IDLE_S
+    state = ""
+    while state != "idle":
+        if time.monotonic() > deadline:
+            logs = slurm_conf.parent / "log"
+            pytest.fail(f"the local SLURM node is {state or 'unknown'} after {IDLE_S} s: {logs}")
+        time.sleep(POLL_S)
+        try:
+            done = subprocess.run(
+                command, env=env, capture_output=True, text=True, timeout=SINFO_S, check=False
+            )
+            state = done.stdout.strip()
+        except subprocess.TimeoutExpired:
+            state = "not answering"
 
 
 def environment(repo: Path, slurm_conf: Path | None = None) -> dict[str, str]:
