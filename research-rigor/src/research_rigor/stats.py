@@ -7,6 +7,8 @@ to be seed noise: Welch's t-test by default, the paired t-test when the sides
 share their seeds, or Almost Stochastic Order (Dror et al. 2019, `deepsig`).
 An inconclusive verdict comes with the minimum detectable effect (statsmodels'
 power analysis): the smallest difference these seeds would see 80% of the time.
+With a margin, the verdict is instead one of better, equivalent, non-inferior, worse
+or inconclusive (equivalence.py), which answers "no regression?" where a t-test cannot.
 scipy, statsmodels and deepsig do the statistics.
 """
 
@@ -21,25 +23,20 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
+from research_rigor.equivalence import MarginTest
 from research_rigor.errors import UserError
+from research_rigor.verdicts import GREATER_IS_BETTER, Verdict
 
 CONFIDENCE = 0.95  # of the intervals shown next to every mean
 DEFAULT_ALPHA = 0.05  # significance level of the verdict
 POWER = 0.8  # the conventional 80%: an effect of the MDE is missed one time in five
 MIN_SEEDS = 2  # a spread needs two numbers; five make a useful t-test
-GREATER_IS_BETTER = True  # the metric (metrics.METRIC_NAME) is an accuracy
 ASO_THRESHOLD = 0.2  # deepsig's advice: ε_min < 0.5 alone gives too many false positives
 ASO_BOOTSTRAP = 1000  # deepsig's default bootstrap iterations
 ASO_SEED = 0  # deepsig bootstraps: a fixed seed gives the same ε_min for the same numbers
 BOOTSTRAP_RESAMPLES = 10_000  # of P(better)'s interval
 BOOTSTRAP_SEED = 0
 MULTIPLE_COMPARISONS = "holm"  # statsmodels' name of the correction shadow applies
-
-
-class Verdict(Enum):
-    PROGRESSION = "progression"
-    REGRESSION = "regression"
-    INCONCLUSIVE = "inconclusive"
 
 
 class Method(Enum):
@@ -52,11 +49,12 @@ class Method(Enum):
 
 @dataclass(frozen=True)
 class Analysis:
-    """How sides are compared: the command line's --alpha, --test/--paired and --effect."""
+    """How sides are compared: the command line's --alpha, --test/--paired, --effect, --margin."""
 
     alpha: float = DEFAULT_ALPHA
     method: Method = Method.WELCH
     effect: float | None = None  # a difference of interest: how many seeds would detect it
+    margin: float | None = None  # the largest loss tolerated: verdicts against it (equivalence)
 
 
 @dataclass(frozen=True)
@@ -204,9 +202,20 @@ class Comparison:
     alpha: float = DEFAULT_ALPHA
     method: Method = Method.WELCH
     adjusted_p: float | None = None  # Holm's, when this is one of several comparisons
-    family: int = 1  # how many comparisons share the alpha (ASO: a Bonferroni correction)
+    family: int = 1  # how many comparisons share the alpha (ASO, margin: a Bonferroni correction)
+    margin: float | None = None  # the largest loss tolerated: the verdict is the MarginTest's
 
     def __post_init__(self) -> None:
+        if self.margin is not None and self.method is Method.ASO:
+            raise UserError(
+                "--margin tests the difference of the means against it with t-tests; ASO "
+                "compares distributions: drop --margin or --test aso."
+            )
+        if self.margin is not None and not self.margin > 0:
+            raise UserError(
+                f"--margin {self.margin}: a margin is the largest loss tolerated, above 0, "
+                "e.g. 0.01 for one point of accuracy."
+            )
         for side, summary in (("baseline", self.baseline), ("experiment", self.experiment)):
             if summary.n < MIN_SEEDS:
                 raise UserError(
@@ -352,8 +361,23 @@ class Comparison:
                 float(aso(baseline, experiment, **options)),
             )
 
+    @cached_property
+    def margin_test(self) -> MarginTest | None:
+        """Non-inferiority and equivalence against the margin, at alpha over the family."""
+        if self.margin is None:
+            return None
+        paired = self.method is Method.PAIRED
+        baseline, experiment = (
+            self.pairs if paired else (self.baseline.values, self.experiment.values)
+        )
+        return MarginTest(
+            tuple(baseline), tuple(experiment), self.margin, self.alpha / self.family, paired
+        )
+
     @property
     def verdict(self) -> Verdict:
+        if self.margin_test is not None:
+            return self.margin_test.verdict
         if self.method is Method.ASO:
             ahead, behind = self.aso
             if ahead < ASO_THRESHOLD:
@@ -393,6 +417,9 @@ class Comparison:
             record["aso_eps_min"], record["aso_eps_min_reverse"] = self.aso
             record["aso_threshold"] = ASO_THRESHOLD
             record["aso_comparisons"] = self.family
+        if self.margin_test is not None:
+            record |= self.margin_test.as_dict()
+            record["margin_comparisons"] = self.family
         if effect is not None:
             record["effect"] = effect
             record["seeds_for_effect"] = self.seeds_for(effect)
@@ -400,17 +427,22 @@ class Comparison:
 
 
 def adjusted(comparisons: dict[str, Comparison]) -> dict[str, Comparison]:
-    """Several comparisons at one alpha: Holm's p-values, or Bonferroni inside ASO."""
+    """Several comparisons at one alpha: Holm's p-values; Bonferroni inside ASO and margins.
+
+    The verdicts against a margin read off intervals, which Holm's step-down does not
+    give: each comparison's one-sided tests run at alpha / m instead.
+    """
     if len(comparisons) < 2:
         return comparisons
     labels = list(comparisons)
-    if next(iter(comparisons.values())).method is Method.ASO:
+    first = comparisons[labels[0]]
+    if first.method is Method.ASO:
         return {label: replace(comparisons[label], family=len(labels)) for label in labels}
-    alpha = comparisons[labels[0]].alpha
+    family = 1 if first.margin is None else len(labels)
     raw = [comparisons[label].test.p_value for label in labels]
-    _, holm, _, _ = multipletests(raw, alpha=alpha, method=MULTIPLE_COMPARISONS)
+    _, holm, _, _ = multipletests(raw, alpha=first.alpha, method=MULTIPLE_COMPARISONS)
     return {
-        label: replace(comparisons[label], adjusted_p=float(p))
+        label: replace(comparisons[label], adjusted_p=float(p), family=family)
         for label, p in zip(labels, holm, strict=True)
     }
 
