@@ -2,18 +2,23 @@
 
     python benchmarks/run.py                 # `make bench`; about 20 minutes on 2 cores
     python benchmarks/run.py --repeats 5 --wait-for-load 1.5
-    python benchmarks/run.py --only install  # one section; its rows replace those on the page
+    python benchmarks/run.py --only install  # one section, under a dated heading of its own
 
 Bakes the default project into a temporary directory and runs it from there with
 `PYTHONPATH=src` (nothing is installed). Every number comes from this one run:
 each measurement is repeated, interleaved where two are compared, and reported
 as its median with the spread (min-max). These are measurements, not tests: the
 machine's load changes them, so the load average is recorded next to them.
+A full run writes the whole page under one header (commit, date, repeats, load); a
+run with `--only` leaves the full run's table as it is and adds its rows under a
+section of their own, with their own header, after it (replacing an earlier section
+of the same `--only`).
 The own-data rows write image folders of 2.2 GB and 1 GB (5 GB of free disk at most,
 with their DVC cache), and delete them after.
 """
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -60,6 +65,11 @@ MAX_INSTALL_S = 180.0  # the README's Setup on a fresh virtual environment with 
 PIP_RESOLUTION_CAP_S = 600.0  # pip's resolver is stopped here: "more than 10 min"
 TORCH = "torch==2.13.0"  # the README's first Setup step: the CPU build on this machine's disk
 LOCK_FILE = "requirements.lock"
+# The page: a partial run's section starts with this heading and ends before the next
+# one or before HOW_MEASURED, which ends the full run's table and its sections.
+PARTIAL_HEADING = "## Re-measured with `"
+HOW_MEASURED = "How each number is measured:"
+TABLE_HEADER = ("| Claim | Goal | Measured | Met | Details |", "| --- | --- | --- | --- | --- |")
 
 # Own data at scale: image folders written at benchmark time (benchmarks/images.py).
 LARGE_DATASET_BYTES = 2_200_000_000  # "larger than 2 GB on disk"
@@ -346,7 +356,7 @@ def memory(bench: Bench) -> list[Result]:
             f"DataLoader workers, W&B) as PSS summed every {MEMORY_POLL_S:g} s; summed RSS, "
             f"which counts a shared page in every process: {statistics.median(rss):.2f} GiB; "
             f"{images.SIZE}x{images.SIZE} RGB PNGs resized to "
-            f"{TRAINING_IMAGE_SIZE[0]}x{TRAINING_IMAGE_SIZE[1]}; {measured_at()}",
+            f"{TRAINING_IMAGE_SIZE[0]}x{TRAINING_IMAGE_SIZE[1]}",
         )
     )
     return results
@@ -414,13 +424,6 @@ def own_dataset(
         shutil.rmtree(site, ignore_errors=True)
 
 
-def measured_at() -> str:
-    """When and at what load: `--only` puts a row on a page measured at another time."""
-    return (
-        f"measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at load {os.getloadavg()[0]:.2f}"
-    )
-
-
 def seconds_printed(bench: Bench, args: Sequence[str]) -> float:
     return float(bench.run(args).stdout.split()[-1])
 
@@ -474,8 +477,7 @@ def data_version(bench: Bench) -> list[Result]:
             f"median {median[f'bytes {page_cache}']:.2f} s before (SHA-256 of every file), "
             f"{median[f'dvc {page_cache}']:.2f} s after (DVC's state database, DVC's start-up "
             f"included); reading every byte with DVC's md5, as for data DVC does not track or "
-            f"smaller than {int(threshold) / MIB:g} MiB: {median[f'reading {page_cache}']:.2f} s; "
-            f"{measured_at()}",
+            f"smaller than {int(threshold) / MIB:g} MiB: {median[f'reading {page_cache}']:.2f} s",
         )
         for page_cache in ("warm", "evicted")
     ]
@@ -535,8 +537,7 @@ def install(bench: Bench) -> list[Result]:
                 seconds is not None and seconds <= MAX_INSTALL_S,
                 f"pip {pip_version} (a new venv's), empty cache: every package downloaded "
                 f"from PyPI; a pip still resolving at {PIP_RESOLUTION_CAP_S / 60:g} min is stopped "
-                f"and shown as {cap!r}; measured "
-                f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at load {os.getloadavg()[0]:.2f}",
+                f"and shown as {cap!r}",
                 shown=None if seconds is not None else cap,
             )
         )
@@ -561,7 +562,8 @@ def wait_for_load(threshold: float, max_wait_s: float) -> None:
         time.sleep(LOAD_POLL_S)
 
 
-def environment(bench: Bench) -> list[str]:
+def environment(bench: Bench, when: datetime) -> list[str]:
+    """The header of one run's table: when, on which commit, how often, on what, at what load."""
     versions = ", ".join(
         f"{name} {metadata.version(name)}" for name in ("torch", "lightning", "hydra-core")
     )
@@ -570,7 +572,7 @@ def environment(bench: Bench) -> list[str]:
     ).stdout.strip()
     loads = ", ".join(f"{load:.2f} ({moment})" for moment, load in bench.loads)
     return [
-        f"- Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on template commit "
+        f"- Measured {when:%Y-%m-%d %H:%M} UTC on template commit "
         f"`{commit or 'unknown'}` (plus uncommitted changes, if any), {bench.repeats} repeats.",
         f"- Machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()}, {versions}; torch's default thread count.",
@@ -579,11 +581,16 @@ def environment(bench: Bench) -> list[str]:
     ]
 
 
-def page(bench: Bench, results: list[Result]) -> str:
+def table(results: list[Result]) -> list[str]:
     rows = [
         f"| {r.claim} | {r.goal} | {r.measured()} | {'yes' if r.passed else '**no**'} | {r.note} |"
         for r in results
     ]
+    return [*TABLE_HEADER, *rows]
+
+
+def page(bench: Bench, results: list[Result], when: datetime) -> str:
+    """The whole page, from one full run."""
     return "\n".join(
         [
             "# Benchmarks",
@@ -591,15 +598,15 @@ def page(bench: Bench, results: list[Result]) -> str:
             "The template's speed claims, measured on a fresh bake of the default answers",
             "by `benchmarks/run.py` (`make bench` in the template repository). It is not a",
             "test: it measures, repeats each measurement, and reports the median with the",
-            "spread (min-max) in brackets. This page is its last output.",
+            "spread (min-max) in brackets. The table is its last full run, under that run's",
+            "header; a later run of some sections only (`--only`) adds a dated section of",
+            "its own after the table, and leaves the table's rows as they were measured.",
             "",
-            *environment(bench),
+            *environment(bench, when),
             "",
-            "| Claim | Goal | Measured | Met | Details |",
-            "| --- | --- | --- | --- | --- |",
-            *rows,
+            *table(results),
             "",
-            "How each number is measured:",
+            HOW_MEASURED,
             "",
             "- **Profiles**: `python train.py mode=<mode> +profile=<fast|full> seed=<repeat>`",
             "  with W&B disabled, each repeat with another seed; the speed-up is full over fast",
@@ -653,19 +660,42 @@ def page(bench: Bench, results: list[Result]) -> str:
     )
 
 
-def merged(existing: str, fresh: str) -> str:
-    """The existing page with the fresh page's rows in place of the same claims' rows."""
-    rows = [line for line in fresh.splitlines() if line.startswith("| ") and "---" not in line]
+def partial_section(
+    bench: Bench, sections: list[str], results: list[Result], when: datetime
+) -> list[str]:
+    """A run of some sections only: its rows under its own header, not the full run's."""
+    only = " ".join(f"--only {name}" for name in sections)
+    return [
+        f"{PARTIAL_HEADING}{only}`, {when:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"`python benchmarks/run.py {only}` measured these claims again after the full",
+        "run; the table above keeps that run's numbers for them.",
+        "",
+        *environment(bench, when),
+        "",
+        *table(results),
+        "",
+    ]
+
+
+def with_partial(existing: str, section: list[str]) -> str:
+    """The existing page with a partial run's section first after the full run's table, in
+    place of an earlier section of the same `--only` (its heading up to the date)."""
     lines = existing.splitlines()
-    for row in rows[1:]:  # the first is the header
-        claim = row.split(" | ")[0]
-        same = [index for index, line in enumerate(lines) if line.split(" | ")[0] == claim]
-        if same:
-            lines[same[0]] = row
-        else:
-            last = max(index for index, line in enumerate(lines) if line.startswith("| "))
-            lines.insert(last + 1, row)
-    return "\n".join(lines) + "\n"
+    if HOW_MEASURED not in lines:
+        raise SystemExit(
+            f"error: the page has no {HOW_MEASURED!r} line, which ends the full run's table: "
+            "run the whole benchmark (`make bench`) to write it anew."
+        )
+    end = lines.index(HOW_MEASURED)
+    starts = [index for index in range(end) if lines[index].startswith(PARTIAL_HEADING)]
+    same = section[0].split("`, ")[0]
+    kept: list[str] = []
+    for start, stop in itertools.pairwise([*starts, end]):
+        if lines[start].split("`, ")[0] != same:
+            kept += lines[start:stop]
+    first = starts[0] if starts else end
+    return "\n".join([*lines[:first], *section, *kept, *lines[end:]]) + "\n"
 
 
 def main() -> None:
@@ -678,13 +708,16 @@ def main() -> None:
         "--only",
         choices=[section.__name__ for section in SECTIONS],
         action="append",
-        help="run these sections; their rows replace the same claims' rows on the page",
+        help="run these sections; their rows go under a dated section of their own",
     )
     args = parser.parse_args()
+    if args.only and not args.page.is_file():
+        parser.error(f"--only adds to a page a full run wrote: {args.page} has none (make bench)")
     sections = [section for section in SECTIONS if not args.only or section.__name__ in args.only]
     if args.wait_for_load is not None:
         wait_for_load(args.wait_for_load, args.max_wait)
 
+    when = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=scratch))
         bench = Bench(project, args.repeats)
@@ -697,8 +730,12 @@ def main() -> None:
     for result in results:
         verdict = "met" if result.passed else "MISSED"
         print(f"{verdict:6} {result.claim}: {result.measured()} (goal {result.goal}) {result.note}")
-    whole = page(bench, results)
-    args.page.write_text(merged(args.page.read_text(), whole) if args.only else whole)
+    if args.only:
+        names = [section.__name__ for section in sections]  # in the page's order
+        fresh = partial_section(bench, names, results, when)
+        args.page.write_text(with_partial(args.page.read_text(), fresh))
+    else:
+        args.page.write_text(page(bench, results, when))
     print(f"wrote {args.page}")
     sys.exit(0 if all(result.passed for result in results) else 1)
 
