@@ -19,12 +19,11 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from research_rigor import run_dirs, slurm
+from research_rigor import provenance, run_dirs, slurm
 from research_rigor.errors import UserError
 from research_rigor.project import Project
 
-from {{ cookiecutter.package_name }} import provenance
-from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
+from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION, MONITOR, REPORTED
 
 PROJECT = Project.find(Path(__file__))  # this checkout and its [tool.research-rigor] table
 run_dirs.register_resolver()  # hydra.run.dir: a new directory, or the one to resume
@@ -40,10 +39,9 @@ def train(cfg: DictConfig) -> float:
     # Heavy imports wait until the config is valid and the tree is clean: mistakes fail fast.
     import lightning as L
     from hydra.utils import instantiate
-    from research_rigor import console
+    from research_rigor import console, tracking
     from research_rigor.callbacks import check_checkpoint, refuse_relaunch_in_sweep
 
-    from {{ cookiecutter.package_name }} import tracking
     from {{ cookiecutter.package_name }}.model import Classifier
     from {{ cookiecutter.package_name }}.trainer import build_trainer, write_metrics
 
@@ -51,7 +49,9 @@ def train(cfg: DictConfig) -> float:
     L.seed_everything(cfg.seed, workers=True)
     data = instantiate(cfg.data)
     data.prepare_data()
-    record = provenance.build_record(cfg, git, root, data.data_dir, data.split_file, run_dir)
+    metric = (METRIC_NAME, METRIC_VERSION)
+    data_files = (data.data_dir, data.split_file)
+    record = provenance.build_record(cfg, git, root, *data_files, run_dir, metric=metric)
     resume_from = None
     if cfg.resume or run_dirs.requeued(run_dir):
         resume_from = run_dir / run_dirs.CHECKPOINT_DIR / run_dirs.LAST_CHECKPOINT

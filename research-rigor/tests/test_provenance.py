@@ -5,11 +5,31 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from omegaconf import DictConfig, OmegaConf
+
+from research_rigor import provenance
 from research_rigor.errors import UserError
 
-from {{ cookiecutter.package_name }} import provenance
+METRIC = ("acc", 3)  # a project's reported metric and its version
 
-from .conftest import compose_config
+
+def compose_config(
+    mode: str = "cnn", profile: str = "fast", overrides: tuple[str, ...] = ()
+) -> DictConfig:
+    """A composed config as a Hydra project's training script receives it."""
+    cfg = OmegaConf.create(
+        {"mode": {"name": mode}, "profile": {"name": profile}, "seed": 0, "allow_dirty": False}
+    )
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+
+
+@pytest.fixture
+def data_dir(tmp_path_factory) -> Path:
+    """Data a run reads; its bytes define its version."""
+    folder = tmp_path_factory.mktemp("data") / "digits"
+    folder.mkdir()
+    (folder / "images.npy").write_bytes(bytes(range(256)) * 4)
+    return folder
 
 
 def git(repo: Path, *args: str) -> str:
@@ -72,11 +92,38 @@ def test_allow_dirty_records_the_changes_and_saves_the_diff(
     state = provenance.guard(repo, allow_dirty=True)
     run_dir = tmp_path_factory.mktemp("run")
     cfg = compose_config("cnn")
-    record = provenance.build_record(cfg, state, repo, data_dir, split_file, run_dir)
+    record = provenance.build_record(cfg, state, repo, data_dir, split_file, run_dir, metric=METRIC)
     provenance.save(record, repo, run_dir)
     assert record["git_dirty"] is True
     patch = (run_dir / provenance.DIFF_FILE).read_text()
-    assert "+LR = 1e-2" in patch and "# untracked: notes.txt" in patch
+    assert "+LR = 1e-2" in patch and "+idea" in patch  # an untracked file's contents too
+
+
+def test_a_dirty_runs_tree_is_restored_from_its_record(repo, data_dir, split_file, tmp_path):
+    """Edited, new and binary files come back with `git apply` on the commit; an untracked
+    file past the size limit is named, not kept; the user's index is left as it was."""
+    (repo / "model.py").write_text("LR = 1e-2\n")
+    (repo / "src").mkdir()
+    (repo / "src" / "new_layer.py").write_text("WIDTH = 64\n")
+    (repo / "weights.bin").write_bytes(bytes(range(256)))
+    (repo / "big.npy").write_bytes(b"0" * (provenance.UNTRACKED_MAX_BYTES + 1))
+    state = provenance.guard(repo, allow_dirty=True)
+    run_dir = tmp_path / "run"
+    record = provenance.build_record(
+        compose_config(), state, repo, data_dir, split_file, run_dir, metric=METRIC
+    )
+    provenance.save(record, repo, run_dir)
+    assert git(repo, "diff", "--cached", "--name-only") == ""
+
+    restored = tmp_path / "restored"
+    git(tmp_path, "clone", "--quiet", str(repo), str(restored))
+    git(restored, "checkout", "--quiet", record["git_commit"])
+    git(restored, "apply", "--binary", str(run_dir / provenance.DIFF_FILE))
+    for name in ("model.py", "src/new_layer.py", "weights.bin"):
+        assert (restored / name).read_bytes() == (repo / name).read_bytes()
+    assert not (restored / "big.npy").exists()
+    patch = (run_dir / provenance.DIFF_FILE).read_text()
+    assert f"larger than {provenance.UNTRACKED_MAX_BYTES} bytes, not kept: big.npy" in patch
 
 
 def test_outside_git_is_refused_unless_allowed(tmp_path):
@@ -88,12 +135,15 @@ def test_outside_git_is_refused_unless_allowed(tmp_path):
 def test_record_carries_what_a_comparison_needs(repo, data_dir, split_file, tmp_path):
     cfg = compose_config("cnn", "fast", overrides=("seed=7",))
     state = provenance.guard(repo, False)
-    record = provenance.build_record(cfg, state, repo, data_dir, split_file, tmp_path)
+    record = provenance.build_record(
+        cfg, state, repo, data_dir, split_file, tmp_path, metric=METRIC
+    )
     assert record["git_commit"] == git(repo, "rev-parse", "HEAD")
     assert record["data_version"] == provenance.data_version(repo, data_dir, split_file)
     assert record["data_dirty"] is False and record["data_dvc_md5"] is None  # not DVC-tracked
     assert (record["mode"], record["profile"], record["seed"]) == ("cnn", "fast", 7)
-    assert record["metric_version"] >= 1 and record["config"]["seed"] == 7
+    assert (record["metric_name"], record["metric_version"]) == METRIC
+    assert record["config"]["seed"] == 7
     assert {"python", "torch", "lightning"} <= record["versions"].keys()
     assert record["environment"]["packages"]["torch"] == record["versions"]["torch"]
 
@@ -109,10 +159,10 @@ def test_data_version_follows_the_content_of_the_data_and_the_split(tmp_path):
     assert provenance.data_version(tmp_path, data, split) != version
 
 
-def test_a_missing_split_file_names_the_command_that_writes_it(tmp_path):
+def test_a_missing_split_file_is_named_with_what_to_do(tmp_path):
     data, split = dataset(tmp_path / "data")
     split.unlink()
-    with pytest.raises(UserError, match=r"data\.split\.json is missing.*\.data split "):
+    with pytest.raises(UserError, match=r"data\.split\.json is missing: write the split of"):
         provenance.data_version(tmp_path, data, split)
 
 
@@ -186,9 +236,11 @@ def test_data_that_differs_from_its_dvc_pin_is_refused_unless_allowed(dvc_repo, 
     assert edited.md5 != pinned.md5 and edited.pinned_md5 == pinned.md5
     state = provenance.guard(root, allow_dirty=False)
     with pytest.raises(UserError, match=r"dvc add .*pets.*dvc checkout .*allow_dirty=true"):
-        provenance.build_record(compose_config("cnn"), state, root, data, split, root / "run")
+        provenance.build_record(
+            compose_config("cnn"), state, root, data, split, root / "run", metric=METRIC
+        )
     cfg = compose_config("cnn", overrides=("allow_dirty=true",))
-    record = provenance.build_record(cfg, state, root, data, split, root / "run")
+    record = provenance.build_record(cfg, state, root, data, split, root / "run", metric=METRIC)
     assert record["data_dirty"] is True and record["data_version"] == edited.version
 
 
@@ -242,7 +294,9 @@ def test_resume_refuses_another_commit_and_extends_the_same_record(
 
     def record() -> dict:
         state = provenance.guard(repo, False)
-        return provenance.build_record(cfg, state, repo, data_dir, split_file, run_dir)
+        return provenance.build_record(
+            cfg, state, repo, data_dir, split_file, run_dir, metric=METRIC
+        )
 
     provenance.save(record(), repo, run_dir)
     again = record()

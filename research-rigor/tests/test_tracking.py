@@ -7,14 +7,20 @@ import socket
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
+
+from research_rigor import tracking
 from research_rigor.errors import UserError
 
-from {{ cookiecutter.package_name }} import provenance, tracking
-from {{ cookiecutter.package_name }}.data.protocol import split_path
-
-from .conftest import compose_config
-
 LOGIN_VARIABLES = ("WANDB_API_KEY", "WANDB_MODE")
+# What a run's provenance record holds, as far as W&B logs it.
+RECORD = {key: None for key in tracking.SUMMARY_KEYS} | {
+    "mode": "cnn",
+    "profile": "fast",
+    "seed": 0,
+    "metric_version": 3,
+    "config": {"seed": 0},
+}
 
 
 @pytest.fixture
@@ -56,12 +62,16 @@ def test_an_unknown_mode_is_a_clear_error():
         tracking.resolve_mode("onlin")
 
 
-def test_offline_run_says_how_to_upload_it(no_login, data_dir, tmp_path, capsys):
-    cfg = compose_config("cnn", "fast")
-    state = provenance.GitState(commit="0" * 40, branch="main")
-    record = provenance.build_record(cfg, state, tmp_path, data_dir, split_path(data_dir), tmp_path)
-    logger = tracking.wandb_logger(cfg, record, tmp_path)
+def test_offline_run_says_how_to_upload_it(no_login, tmp_path, capsys):
+    cfg = OmegaConf.create({"logger": {"project": "p", "entity": None, "mode": "auto"}})
+    logger = tracking.wandb_logger(cfg, RECORD, tmp_path)
     assert logger is not None  # the run itself starts with the first logged value
     notice = capsys.readouterr().err
     assert notice.startswith("W&B offline: no W&B login found") and "wandb sync" in notice
     assert notice.count("\n") == 1  # one line
+    assert logger.version and logger.save_dir == str(tmp_path)
+
+
+def test_without_wandb_in_the_logger_list_no_wandb_run_starts(tmp_path):
+    cfg = OmegaConf.create({"logger": {"csv": {"_target_": "CSVLogger"}}})
+    assert tracking.wandb_logger(cfg, record={}, run_dir=tmp_path) is None

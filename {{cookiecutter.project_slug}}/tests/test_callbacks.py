@@ -6,16 +6,16 @@ import importlib.util
 import pytest
 from hydra.utils import get_class
 from lightning.pytorch.callbacks import ModelCheckpoint
+from research_rigor import tracking
 from research_rigor.callbacks import MarkFailedOnError, RunStateInCheckpoint, StopOnNonFiniteLoss
 
-from {{ cookiecutter.package_name }} import tracking
 from {{ cookiecutter.package_name }}.trainer import build_trainer
 
 from .conftest import CONFIG_DIR, MODES, compose_config
 
 CALLBACKS = sorted(path.stem for path in (CONFIG_DIR / "callbacks").glob("*.yaml"))
 LOGGERS = sorted(path.stem for path in (CONFIG_DIR / "logger").glob("*.yaml"))
-BUILT_BY_TRACKING = "wandb"  # needs the run's provenance: tracking.py builds it
+BUILT_BY_TRACKING = "wandb"  # needs the run's provenance: research_rigor.tracking builds it
 SAFETY = {ModelCheckpoint, RunStateInCheckpoint, StopOnNonFiniteLoss, MarkFailedOnError}
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from research_rigor import provenance
 from research_rigor.run_dirs import COMPLETED, METRICS_FILE
 
-from {{ cookiecutter.package_name }} import provenance
 from {{ cookiecutter.package_name }}.experiments import compare
 from {{ cookiecutter.package_name }}.experiments.environments import DIGEST_SHOWN
 from {{ cookiecutter.package_name }}.experiments.runs import Plan, Run, Variant

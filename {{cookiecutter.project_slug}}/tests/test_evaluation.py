@@ -15,10 +15,11 @@ import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
+from research_rigor import provenance
 
-from {{ cookiecutter.package_name }} import evaluation, provenance
+from {{ cookiecutter.package_name }} import evaluation
 from {{ cookiecutter.package_name }}.data.protocol import split_path
-from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, MONITOR, REPORTED
+from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION, MONITOR, REPORTED
 from {{ cookiecutter.package_name }}.trainer import build_trainer
 
 from .conftest import ROOT, SEED, build_model, compose_config
@@ -50,7 +51,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Trained
     )
     cfg = compose_config("mlp", "fast", overrides)
     state = provenance.GitState(commit="0" * 40, branch="main")
-    record = provenance.build_record(cfg, state, run_dir, data_dir, split_path(data_dir), run_dir)
+    metric = (METRIC_NAME, METRIC_VERSION)
+    record = provenance.build_record(
+        cfg, state, run_dir, data_dir, split_path(data_dir), run_dir, metric=metric
+    )
     L.seed_everything(SEED, verbose=False)
     data = instantiate(cfg.data)
     trainer = build_trainer(cfg, run_dir, record, loggers=[])

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from research_rigor.errors import UserError
+from research_rigor.provenance import RECORD_FILE
 from research_rigor.run_dirs import COMPLETED, METRICS_FILE
 from torch.nn.functional import one_hot
 from torch.utils.data import TensorDataset
@@ -23,7 +24,6 @@ from {{ cookiecutter.package_name }}.evaluation import Evaluation, Predictions
 from {{ cookiecutter.package_name }}.experiments import cli, plots, report
 from {{ cookiecutter.package_name }}.experiments.runs import Run
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION, MONITOR, REPORTED
-from {{ cookiecutter.package_name }}.provenance import RECORD_FILE
 
 from .conftest import ROOT
 

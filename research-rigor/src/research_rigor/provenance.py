@@ -1,9 +1,11 @@
 """Where a number came from: git state, data version, metric version, config, environment.
 
 Strings attached to every number: a run starts only from a clean git tree, or
-with `allow_dirty=true`, which is recorded and saves the diff. Every run writes
-`provenance.json`, and the same record travels inside each checkpoint.
-Deliberately free of torch and Lightning, so the guard answers before they load.
+with `allow_dirty=true`, which is recorded and saves the diff (untracked files'
+contents included, up to a size limit), so the run's exact code can be restored.
+Every run writes `provenance.json`; a project's checkpoints can carry the same
+record (`research_rigor.callbacks.RunStateInCheckpoint`). Deliberately free of
+torch and Lightning, so the guard answers before they load.
 """
 
 import hashlib
@@ -13,6 +15,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -20,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from research_rigor.errors import UserError
 
-from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION
+from research_rigor.errors import UserError
 
 RECORD_FILE = "provenance.json"
 DIFF_FILE = "dirty.patch"
+UNTRACKED_MAX_BYTES = 1024**2  # an untracked file this large is data, not code: named only
 DVC_LOCK = "dvc.lock"
 DVC_FILE_SUFFIX = ".dvc"  # `dvc add data/x` tracks data/x in data/x.dvc
 # Pinned data at least this large is checked by DVC from its state database instead of being
@@ -130,8 +133,8 @@ def data_state(root: Path, data_dir: Path, split_file: Path) -> DataState:
     """
     if not split_file.is_file():
         raise UserError(
-            f"{split_file} is missing: write the split with "
-            f"`python -m {{ cookiecutter.package_name }}.data split {data_dir}`."
+            f"{split_file} is missing: write the split of {data_dir} first (the project's "
+            "split command), then commit it."
         )
     pinned, pinned_in = _pinned_out(root, data_dir)
     md5 = None
@@ -335,13 +338,34 @@ def environment() -> dict[str, Any]:
     return {"digest": digest(found), **found}
 
 
+def chosen(cfg: DictConfig, group: str) -> str | None:
+    """The option of config group `group` this run uses: its `name` key when the option has
+    one, else the choice Hydra recorded (None outside a Hydra run)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    option = cfg.get(group)
+    if isinstance(option, DictConfig) and "name" in option:
+        return option.name
+    return HydraConfig.get().runtime.choices.get(group) if HydraConfig.initialized() else None
+
+
 def build_record(
-    cfg: DictConfig, state: GitState, root: Path, data_dir: Path, split_file: Path, run_dir: Path
+    cfg: DictConfig,
+    state: GitState,
+    root: Path,
+    data_dir: Path,
+    split_file: Path,
+    run_dir: Path,
+    *,
+    metric: tuple[str, int],
+    modes: str = "mode",
 ) -> dict[str, Any]:
     """Everything needed to trace, reproduce and compare this run; refuses data that differs
-    from its DVC pin unless `allow_dirty=true`."""
+    from its DVC pin unless `allow_dirty=true`. `metric` is the reported metric's name and
+    version; `modes` the config group whose option is the run's mode."""
     data = data_state(root, data_dir, split_file)
     check_data(data, data_dir, cfg.allow_dirty)
+    metric_name, metric_version = metric
     return redact(
         {
             "git_commit": state.commit,
@@ -351,10 +375,10 @@ def build_record(
             "data_version": data.version,
             "data_dvc_md5": data.pinned_md5,
             "data_dirty": data.dirty,
-            "metric_name": METRIC_NAME,
-            "metric_version": METRIC_VERSION,
-            "mode": cfg.mode.name,
-            "profile": cfg.profile.name,
+            "metric_name": metric_name,
+            "metric_version": metric_version,
+            "mode": chosen(cfg, modes),
+            "profile": chosen(cfg, "profile"),
             "seed": cfg.seed,
             "config": OmegaConf.to_container(cfg, resolve=True),
             "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
@@ -379,14 +403,33 @@ def continue_record(run_dir: Path, current: dict[str, Any]) -> dict[str, Any]:
     return {**previous, "resumed_at": [*previous.get("resumed_at", []), current["started_at"]]}
 
 
+def dirty_patch(root: Path, changes: list[str]) -> str:
+    """The diff from HEAD to the working tree, untracked files' contents included (each up to
+    UNTRACKED_MAX_BYTES; larger ones are named in a comment): `git apply` on a checkout of
+    the commit restores the run's code. Git's own index is left untouched."""
+    untracked = [line[3:] for line in changes if line.startswith("??")]
+    large = [path for path in untracked if (root / path).stat().st_size > UNTRACKED_MAX_BYTES]
+    with tempfile.TemporaryDirectory() as scratch:
+        index = Path(scratch) / "index"
+        env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+        git = ["git", "-C", str(root)]
+        subprocess.run([*git, "read-tree", "HEAD"], env=env, check=True)
+        kept = [path for path in untracked if path not in large]
+        if kept:
+            subprocess.run([*git, "add", "--intent-to-add", "--", *kept], env=env, check=True)
+        done = subprocess.run(
+            [*git, "diff", "HEAD", "--binary"], env=env, capture_output=True, text=True, check=True
+        )
+    limit = f"larger than {UNTRACKED_MAX_BYTES} bytes, not kept"
+    note = "".join(f"# untracked, {limit}: {path}\n" for path in large)
+    return note + done.stdout
+
+
 def save(record: dict[str, Any], root: Path, run_dir: Path) -> Path:
     """Write provenance.json, plus the diff that recovers the exact code of a dirty run."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if record["git_dirty"] and record["git_commit"] is not None:
-        diff = _git(root, "diff", "HEAD", "--binary") or ""
-        untracked = [line[3:] for line in record["git_changes"] if line.startswith("??")]
-        note = "".join(f"# untracked: {path}\n" for path in untracked)
-        (run_dir / DIFF_FILE).write_text(note + diff + "\n")
+        (run_dir / DIFF_FILE).write_text(dirty_patch(root, record["git_changes"]))
     path = run_dir / RECORD_FILE
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path

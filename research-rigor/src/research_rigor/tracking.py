@@ -2,7 +2,9 @@
 
 `logger.mode=auto` (the default) goes online only with a login and a reachable
 server; otherwise the run is written offline immediately, with no 30-90 s
-network wait, and can be uploaded later with `wandb sync`.
+network wait, and can be uploaded later with `wandb sync`. The project's config
+holds W&B's settings at the top of its `logger` group (`project`, `entity`,
+`mode`); the run's provenance record gives its name, tags and config.
 """
 
 import netrc
@@ -16,6 +18,7 @@ from typing import Any
 
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
+
 from research_rigor import upstream
 from research_rigor.errors import UserError
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from research_rigor import provenance
 from research_rigor.errors import UserError
 
-from {{ cookiecutter.package_name }} import provenance
 from {{ cookiecutter.package_name }}.experiments import plots
 from {{ cookiecutter.package_name }}.experiments.diagnosis import Errors
 from {{ cookiecutter.package_name }}.experiments.output import Table, commit, percent, shown
@@ -104,7 +104,7 @@ def log_to_wandb(report: RunReport, tolerance: float) -> str | None:
 
     Returns the W&B mode used (online, or offline to `wandb sync` later), or None when
     the run was trained without W&B."""
-    from {{ cookiecutter.package_name }}.tracking import RUN_ID_FILE, resolve_mode
+    from research_rigor.tracking import RUN_ID_FILE, resolve_mode
 
     id_file = report.run.run_dir / RUN_ID_FILE
     if not id_file.is_file():

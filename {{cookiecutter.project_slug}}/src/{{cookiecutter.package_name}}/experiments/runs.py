@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from research_rigor.errors import UserError
+from research_rigor.provenance import RECORD_FILE
 from research_rigor.run_dirs import COMPLETED, METRICS_FILE, status
 
 from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
-from {{ cookiecutter.package_name }}.provenance import RECORD_FILE
 
 TRAIN_SCRIPT = "train.py"
 LAUNCH_LOG = "launch.log"  # train.py's output for the whole sweep, next to its runs
