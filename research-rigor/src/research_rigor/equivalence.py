@@ -28,7 +28,7 @@ from research_rigor.verdicts import GREATER_IS_BETTER, Verdict
 
 DRAWING_WIDTH = 41  # characters of the axis the interval is drawn on; odd, so 0 has a middle
 AXIS_REACH = 1.5  # the axis spans at least ±1.5 margins, so both margins show with room
-LEGEND = "|: ±margin, ':': 0, [=*=]: the interval and the difference (experiment - baseline)"
+LEGEND = "Drawn: '|' at ±margin, ':' at 0, '[=*=]' the interval and the difference."
 
 
 def interval(

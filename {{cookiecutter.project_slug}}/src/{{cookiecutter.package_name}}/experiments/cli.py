@@ -46,7 +46,7 @@ def plan_of(args: argparse.Namespace) -> Plan:
 
 
 def testing_of(args: argparse.Namespace) -> Analysis:
-    """--alpha, --test, --paired and --effect, refused before any training when they clash."""
+    """--alpha, --test, --paired, --effect, --margin: refused before any training if they clash."""
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha {args.alpha}: a significance level is in (0, 1), e.g. 0.05.")
     if args.effect is not None:
@@ -59,7 +59,31 @@ def testing_of(args: argparse.Namespace) -> Analysis:
                 "without pairs: drop --paired or --test aso."
             )
         method = Method.PAIRED
-    return Analysis(args.alpha, method, args.effect)
+    margin = getattr(args, "margin", None)
+    if margin is not None and not margin > 0:
+        raise UserError(
+            f"--margin {margin}: a margin is the largest loss tolerated, above 0, e.g. 0.01."
+        )
+    if margin is not None and method is Method.ASO:
+        raise UserError(
+            "--margin tests the difference of the means against it with t-tests; ASO "
+            "compares distributions: drop --margin or --test aso."
+        )
+    return Analysis(args.alpha, method, args.effect, margin)
+
+
+def budget_of(args: argparse.Namespace) -> int | None:
+    """--until-decided's --max-seeds: more than a round, and not with ASO."""
+    if not args.until_decided:
+        return None
+    if args.max_seeds is None or args.max_seeds <= args.seeds:
+        raise UserError(
+            f"--until-decided adds rounds of --seeds {args.seeds} up to --max-seeds, which "
+            f"must be larger (e.g. --max-seeds {4 * args.seeds})."
+        )
+    if args.test == Method.ASO.value:
+        raise UserError("--until-decided spends alpha over t-tests: drop --test aso.")
+    return args.max_seeds
 
 
 def run_seeds(args: argparse.Namespace, root: Path) -> None:
@@ -77,8 +101,10 @@ def run_compare(args: argparse.Namespace, root: Path) -> None:
             Variant("experiment", ref, overrides),
         ]
 
-    plan, testing = plan_of(args), testing_of(args)
-    compare.run_command("compare", root, build, plan, testing, out_dir(args, root))
+    plan, testing, budget = plan_of(args), testing_of(args), budget_of(args)
+    compare.run_command(
+        "compare", root, build, plan, testing, out_dir(args, root), max_seeds=budget
+    )
 
 
 def run_shadow(args: argparse.Namespace, root: Path) -> None:
@@ -196,6 +222,13 @@ def parser() -> argparse.ArgumentParser:
         help="welch: Welch's t-test (default); aso: Almost Stochastic Order (deepsig)",
     )
     testing.add_argument(
+        "--margin",
+        type=float,
+        metavar="X",
+        help="the largest loss tolerated: verdicts better / equivalent / non-inferior / "
+        "worse / inconclusive (default: the data config's `margin`, if any)",
+    )
+    testing.add_argument(
         "--paired",
         action="store_true",
         help="pair runs by seed and use the paired t-test (same seeds: same init, data order)",
@@ -225,6 +258,15 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         metavar="CHANGE",
         help=f"{CHANGE_HELP}; without a ref: the working tree",
+    )
+    comparing.add_argument(
+        "--until-decided",
+        action="store_true",
+        help="add rounds of --seeds seeds until the verdict is decided or --max-seeds are "
+        "spent; alpha is spent over the rounds (group-sequential)",
+    )
+    comparing.add_argument(
+        "--max-seeds", type=int, metavar="N", help="--until-decided's budget of seeds per side"
     )
     comparing.set_defaults(run=run_compare)
 

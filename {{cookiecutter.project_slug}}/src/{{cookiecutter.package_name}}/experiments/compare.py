@@ -1,5 +1,9 @@
 """A baseline against an experiment, N seeds each, re-run now: a t-test, power and a verdict.
 
+With a margin (`--margin`, or the dataset's `margin` in its data config) the verdict
+says whether the change brings no regression: better, equivalent, non-inferior, worse
+or inconclusive. With `--until-decided` seeds are added in rounds until it is decided.
+
 Refuses to compare numbers that are not comparable (metric versioning): runs whose
 metric versions or data versions differ. The metric versions are checked
 before any training, from each side's code, and again on the runs' records.
@@ -9,9 +13,13 @@ not refused: see environments.py.
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from research_rigor import provenance
+from research_rigor.equivalence import LEGEND
 from research_rigor.errors import UserError
+from research_rigor.sequential import SequentialDesign, planned_looks
 from research_rigor.stats import (
     ASO_THRESHOLD,
     CONFIDENCE,
@@ -24,7 +32,6 @@ from research_rigor.stats import (
     adjusted,
 )
 
-from {{ cookiecutter.package_name }} import provenance
 from {{ cookiecutter.package_name }}.experiments import affected, environments
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
 from {{ cookiecutter.package_name }}.experiments.output import (
@@ -50,6 +57,9 @@ BASELINE_REF = "main"
 DIGITS = 3  # of accuracies: the test split's resolution is a few tenths of a percent
 DATA_VERSION_SHOWN = 12  # leading characters of the data hash
 FULL_PROFILE = "full"
+MARGIN_KEY = "margin"  # in a data config: the largest loss of the metric tolerated there
+MARGIN_FLAG = "--margin"
+ROUND_DIR = "round-{}"  # --until-decided: each round's runs, under the output directory
 # What must be equal across every run compared, and why.
 COMPARABLE = {
     "metric_version": "numbers measured by different metric definitions are not comparable "
@@ -173,6 +183,71 @@ def result_row(variant: Variant, runs: list[Run], comparison: Comparison | None)
     ]
 
 
+def margin_row(variant: Variant, comparison: Comparison | None, runs: list[Run]) -> list[str]:
+    """What it scored against the margin: the interval and the one-sided tests."""
+    summary = summarize(runs)
+    spread = f"{number(summary.mean, DIGITS)} ± {number(summary.std, DIGITS)}"
+    if comparison is None or comparison.margin_test is None:
+        return [variant.label, spread, "-", "-", "-", "baseline"]
+    test = comparison.margin_test
+    difference, low, high = test.bounds
+    return [
+        variant.label,
+        spread,
+        f"{signed(difference, DIGITS)} [{signed(low, DIGITS)}, {signed(high, DIGITS)}]",
+        p_value(test.p_values["p_non_inferiority"]),
+        p_value(test.p_values["p_equivalence"]),
+        comparison.verdict.value,
+    ]
+
+
+def margin_notes(comparisons: dict[str, Comparison], source: str) -> list[str]:
+    """What the margin verdicts mean, and each interval drawn against the margin."""
+    first = next(iter(comparisons.values())).margin_test
+    kind = "paired t-tests over seeds" if first.paired else "Welch's t-tests"
+    family = (
+        f" (alpha / {len(comparisons)}: Bonferroni over the {len(comparisons)} comparisons)"
+        if len(comparisons) > 1
+        else ""
+    )
+    notes = [
+        f"Margin ±{first.margin:g} ({source}): the largest loss tolerated. Verdicts from "
+        f"one-sided {kind} at {first.alpha:.3g}{family}, read off the Δ interval at "
+        f"{100 * (1 - 2 * first.alpha):.3g}%: better when it lies above 0; equivalent when "
+        "inside ±margin (two one-sided tests, p equiv.); non-inferior when above -margin "
+        "(p non-inf.); worse when below 0 and not above -margin; else inconclusive.",
+        LEGEND,
+    ]
+    for label, comparison in comparisons.items():
+        notes += [f"{label}: {comparison.verdict.value}", f"  {comparison.margin_test.drawn()}"]
+    return notes
+
+
+def recorded_margin(results: dict[str, list[Run]]) -> float | None:
+    """The `margin` of the runs' data config, as recorded with each run."""
+    found = {
+        run.provenance.get("config", {}).get("data", {}).get(MARGIN_KEY)
+        for runs in results.values()
+        for run in runs
+    } - {None}
+    if len(found) > 1:
+        raise UserError(
+            f"the runs' data configs record different margins ({', '.join(map(str, found))}): "
+            f"pass {MARGIN_FLAG} to compare them against one."
+        )
+    return float(found.pop()) if found else None
+
+
+def with_margin(testing: Analysis, results: dict[str, list[Run]]) -> tuple[Analysis, str]:
+    """The analysis with its margin: the command line's, else the dataset's; and whence."""
+    if testing.margin is not None:
+        return testing, MARGIN_FLAG
+    recorded = recorded_margin(results)
+    if recorded is None:
+        return testing, "none"
+    return replace(testing, margin=recorded), f"the data config's `{MARGIN_KEY}`"
+
+
 def against_baseline(
     variants: Sequence[Variant], results: dict[str, list[Run]], testing: Analysis
 ) -> dict[str, Comparison]:
@@ -181,7 +256,11 @@ def against_baseline(
     return adjusted(
         {
             variant.label: Comparison(
-                baseline, summarize(results[variant.label]), testing.alpha, testing.method
+                baseline,
+                summarize(results[variant.label]),
+                testing.alpha,
+                testing.method,
+                margin=testing.margin,
             )
             for variant in variants[1:]
         }
@@ -233,6 +312,14 @@ def inconclusive_notes(comparisons: dict[str, Comparison]) -> list[str]:
     notes = []
     for label, comparison in comparisons.items():
         if comparison.verdict is not Verdict.INCONCLUSIVE:
+            continue
+        if comparison.margin_test is not None:
+            _, low, high = comparison.margin_test.bounds
+            notes.append(
+                f"{label} is inconclusive: its interval [{signed(low, DIGITS)}, "
+                f"{signed(high, DIGITS)}] reaches past -margin and 0, so neither a loss "
+                "nor its absence is shown; more seeds narrow it (`--until-decided`)."
+            )
             continue
         shift, mde = abs(comparison.difference), comparison.detectable_effect
         seeds = f"{comparison.experiment.n} seeds per side"
@@ -315,12 +402,15 @@ def tables(
     comparisons: dict[str, Comparison],
     plan: Plan,
     testing: Analysis,
+    margin_source: str = MARGIN_FLAG,
 ) -> list[Table]:
     """Three tables: what ran, what it scored against the baseline, P(better) and seeds."""
     ran = what_ran(title, variants, results, plan)
-    scored = Table(
-        f"{title}: {REPORTED}, seeds {', '.join(map(str, plan.seeds))}, {plan.profile} profile",
-        [
+    scored_title = (
+        f"{title}: {REPORTED}, seeds {', '.join(map(str, plan.seeds))}, {plan.profile} profile"
+    )
+    if testing.margin is None:
+        columns = [
             "variant",
             "mean ± std",
             f"Δ [{percent(CONFIDENCE, 0)} CI]",
@@ -328,13 +418,28 @@ def tables(
             "d",
             "MDE",
             "verdict",
-        ],
-        [
+        ]
+        rows = [
             result_row(variant, results[variant.label], comparisons.get(variant.label))
             for variant in variants
-        ],
-        test_notes(comparisons) + inconclusive_notes(comparisons),
-    )
+        ]
+        notes = test_notes(comparisons)
+    else:
+        alpha = next(iter(comparisons.values())).margin_test.alpha
+        columns = [
+            "variant",
+            "mean ± std",
+            f"Δ [{100 * (1 - 2 * alpha):.3g}% CI]",
+            "p non-inf.",
+            "p equiv.",
+            "verdict",
+        ]
+        rows = [
+            margin_row(variant, comparisons.get(variant.label), results[variant.label])
+            for variant in variants
+        ]
+        notes = margin_notes(comparisons, margin_source)
+    scored = Table(scored_title, columns, rows, notes + inconclusive_notes(comparisons))
     if plan.profile != FULL_PROFILE:
         scored.notes.append(
             f"The {plan.profile} profile screens changes: confirm a verdict with "
@@ -377,6 +482,62 @@ def record(
     }
 
 
+def sequential_notes(rounds: dict) -> list[str]:
+    """How the seeds were added, and the level that keeps the procedure at alpha."""
+    seeds = rounds["seeds_per_look"]
+    planned = ", ".join(map(str, rounds["planned_seeds_per_look"]))
+    why = "the verdict was decided" if rounds["decided"] else "the budget was spent"
+    return [
+        f"Seeds until decided: looks planned at {planned} seeds per side, alpha spent over "
+        f"them ({rounds['spending']}, Lan-DeMets); stopped at {seeds[-1]} because {why}. "
+        f"This look tests at the nominal level {rounds['nominal_alpha']:.3g} instead of "
+        f"{rounds['alpha']}, which keeps the false-positive rate of the whole procedure at "
+        f"{rounds['alpha']}: the verdicts and p-values above are read against it."
+    ]
+
+
+def until_decided(
+    checkouts: Checkouts,
+    variants: Sequence[Variant],
+    plan: Plan,
+    testing: Analysis,
+    out_dir: Path,
+    max_seeds: int,
+) -> tuple[dict[str, list[Run]], Plan, dict]:
+    """Rounds of the plan's number of seeds, until the verdict is decided or the budget spent.
+
+    Returns every run, the plan of the seeds trained, and the rounds' record (with the
+    nominal alpha of the last look, at which its verdict is read).
+    """
+    looks = planned_looks(len(plan.seeds), max_seeds)
+    results: dict[str, list[Run]] = {variant.label: [] for variant in variants}
+    for look, seeds in enumerate(looks):
+        this_round = replace(plan, seeds=tuple(range(looks[look - 1] if look else 0, seeds)))
+        trained = measure(checkouts, variants, this_round, out_dir / ROUND_DIR.format(look + 1))
+        for label, runs in trained.items():
+            results[label] += runs
+        check_comparable(results)
+        declared, _ = with_margin(testing, results)
+        design = SequentialDesign(looks, testing.alpha, two_sided=declared.margin is None)
+        level = design.levels[look]
+        # With a margin the claims are one-sided at the level; without, the t-test is two-sided.
+        nominal = replace(declared, alpha=level if declared.margin is not None else 2 * level)
+        (comparison,) = against_baseline(variants, results, nominal).values()
+        decided = comparison.verdict is not Verdict.INCONCLUSIVE
+        if decided:
+            break
+    rounds = {
+        "alpha": testing.alpha,
+        "spending": design.spending,
+        "planned_seeds_per_look": list(looks),
+        "nominal_levels": list(design.levels),
+        "seeds_per_look": list(looks[: look + 1]),
+        "nominal_alpha": nominal.alpha,
+        "decided": decided,
+    }
+    return results, replace(plan, seeds=tuple(range(seeds))), rounds
+
+
 def run_command(
     command: str,
     root: Path,
@@ -385,24 +546,42 @@ def run_command(
     testing: Analysis,
     out_dir: Path,
     more_notes: Callable[[dict[str, Comparison]], list[str]] | None = None,
+    max_seeds: int | None = None,
 ) -> dict[str, Comparison]:
-    """Build the variants (the first is the baseline), train them, compare, show and save."""
+    """Build the variants (the first is the baseline), train them, compare, show and save.
+
+    With `max_seeds`, seeds are added in rounds until the verdict is decided.
+    """
+    rounds = None
     with Checkouts(root) as checkouts:
         variants = build(checkouts)
-        results = measure(checkouts, variants, plan, out_dir)
+        if max_seeds is None:
+            results = measure(checkouts, variants, plan, out_dir)
+        else:
+            results, plan, rounds = until_decided(
+                checkouts, variants, plan, testing, out_dir, max_seeds
+            )
         untrained = affected.untrained_moves(checkouts, variants, results)
+    testing, margin_source = with_margin(testing, results)
+    if rounds is not None:
+        testing = replace(testing, alpha=rounds["nominal_alpha"])
     comparisons = against_baseline(variants, results, testing)
     title = f"{command}: {', '.join(results)}"
-    shown = tables(title, variants, results, comparisons, plan, testing)
+    shown = tables(title, variants, results, comparisons, plan, testing, margin_source)
     if more_notes:
         shown[1].notes += more_notes(comparisons)
+    if rounds is not None:
+        shown[1].notes += sequential_notes(rounds)
     shown[1].notes += untrained
     for table in shown:
         table.show()
     data = {
         "command": command,
-        "alpha": testing.alpha,
+        "alpha": testing.alpha if rounds is None else rounds["alpha"],
         "test": testing.method.value,
+        "margin": testing.margin,
+        "margin_source": margin_source,
+        "until_decided": rounds,
         "untrained_modes_moved": untrained,
         **record(variants, results, comparisons, plan, testing),
     }

@@ -12,9 +12,11 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table as RichTable
 
 console = Console()
+UNBOUNDED = 10_000  # columns: a table measured without the console's limit
 
 
 @dataclass
@@ -26,21 +28,42 @@ class Table:
     wraps: str | None = None  # the one column whose long cells wrap; the others stay whole
 
     def show(self) -> None:
+        """A table where it fits whole, else each row as a block of lines (CI logs, `| tee`)."""
         table = RichTable(
             title=self.title,
             title_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
-            collapse_padding=True,  # narrow enough for an 80-column terminal
+            collapse_padding=True,
         )
         for column in self.columns:
             wraps = column == self.wraps
-            table.add_column(column, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis")
+            table.add_column(column, no_wrap=not wraps, overflow="fold")
         for row in self.rows:
             table.add_row(*row)
-        console.print(table)
+        unbounded = console.options.update_width(UNBOUNDED)
+        natural = Measurement.get(console, unbounded, table).maximum
+        if natural <= console.width:
+            console.print(table)
+        else:
+            self.show_stacked()
         for note in self.notes:
             console.print(note, highlight=False)
+
+    def show_stacked(self) -> None:
+        """Too wide for the console: a row's first cell, then `column: cell` per line.
+
+        Cutting or folding cells would cut verdicts and numbers; on their own lines
+        they stay whole. Cells of "-" (nothing to show) are left out.
+        """
+        console.print(self.title, highlight=False, soft_wrap=True)
+        label_width = max(len(column) for column in self.columns[1:])
+        for first, *cells in self.rows:
+            console.print(f"\n {first}", highlight=False, soft_wrap=True)
+            for column, cell in zip(self.columns[1:], cells, strict=True):
+                if cell != "-":
+                    console.print(f"   {column:<{label_width}}  {cell}", highlight=False)
+        console.print()
 
     def markdown(self) -> str:
         def escape(cell: str) -> str:

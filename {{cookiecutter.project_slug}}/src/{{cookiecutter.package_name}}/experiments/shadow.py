@@ -46,12 +46,23 @@ def variants(
 
 def shadowing_notes(comparisons: dict[str, Comparison]) -> list[str]:
     """What the bundle hides: a single change that does not progress while A+B does."""
-    if comparisons["A+B"].verdict is not Verdict.PROGRESSION:
+    bundle = comparisons["A+B"].verdict
+    if not bundle.gain:
         return []
-    alone = {Verdict.REGRESSION: "a regression", Verdict.INCONCLUSIVE: "not shown to help"}
     return [
-        f"A+B is a progression, but {label} alone is {alone[comparisons[label].verdict]}: "
+        f"A+B is {said(bundle)}, but {label} alone is {said(comparisons[label].verdict)}: "
         "the bundle hides it (shadowing); keep only the changes that progress on their own."
         for label in ("A", "B")
-        if comparisons[label].verdict is not Verdict.PROGRESSION
+        if not comparisons[label].verdict.gain
     ]
+
+
+def said(verdict: Verdict) -> str:
+    """A verdict as it reads in a sentence about the bundle."""
+    if verdict in (Verdict.PROGRESSION, Verdict.REGRESSION):
+        return f"a {verdict.value}"
+    if verdict is Verdict.INCONCLUSIVE:
+        return "not shown to help"
+    if verdict in (Verdict.EQUIVALENT, Verdict.NON_INFERIOR):
+        return f"{verdict.value}: harmless, but not shown to help"
+    return verdict.value
