@@ -72,7 +72,7 @@ def refresh_lock(baked: Path) -> None:
         build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels]
         subprocess.run([*build, str(LIBRARY)], check=True)
         env = {**os.environ, "PYTHONPATH": str(baked / "src"), "UV_FIND_LINKS": wheels}
-        command = [sys.executable, "-m", f"{SENTINEL_PACKAGE}.lockfile", "--python-version"]
+        command = [sys.executable, "-m", "research_rigor.lock", "--python-version"]
         subprocess.run([*command, LOWEST_PYTHON], cwd=baked, env=env, check=True)
     text = (baked / LOCK_FILE).read_text()
     text = text.replace(SENTINEL_PACKAGE, "{{ cookiecutter.package_name }}")

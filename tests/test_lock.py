@@ -7,7 +7,6 @@ PyTorch's CPU index in CI), then the README's one locked install, then the fast 
 
 import hashlib
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .conftest import BAKES, TEMPLATE, run
+from .conftest import BAKES, TEMPLATE, needs_index, run
 
 try:
     import tomllib
@@ -34,6 +33,7 @@ DEV_DIGEST = re.compile(r"^# requirements-dev\.txt \+ constraints\.txt sha256: (
 LIBRARY = TEMPLATE / "research-rigor"
 LIBRARY_NAME = "research-rigor"
 LIBRARY_INIT = LIBRARY / "src" / "research_rigor" / "__init__.py"
+PINNED = re.compile(r"^([A-Za-z0-9._-]+)==[^\s;]+( ; .+)?$")
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", re.M)
 
 
@@ -43,17 +43,26 @@ def bake(cookies, answers: dict) -> Path:
     return Path(result.project_path)
 
 
-def lock_command(project: Path, *args: str) -> list[str]:
-    package = next(path.parent.name for path in (project / "src").glob("*/lockfile.py"))
-    return [sys.executable, "-m", f"{package}.lockfile", *args]
-
-
 @pytest.mark.parametrize("name", list(BAKES))
 def test_every_bake_ships_a_lock_that_matches_its_pyproject(cookies_session, name):
     project = bake(cookies_session, BAKES[name])
-    env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    done = run(lock_command(project, "--check"), project, env=env)
+    done = run([sys.executable, "-m", "research_rigor.lock", "--check"], project)
     assert f"{LOCK_FILE} matches pyproject.toml" in done.stdout
+
+
+def test_every_package_is_pinned_and_torch_is_left_to_the_machine(cookies_session):
+    project = bake(cookies_session, {})
+    lines = [
+        line
+        for line in (project / LOCK_FILE).read_text().splitlines()
+        if line and not line.startswith((" ", "#"))
+    ]
+    assert [line for line in lines if not PINNED.match(line)] == []
+    names = {canonicalize_name(Requirement(line).name) for line in lines}
+    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    specs = declared["dependencies"] + declared["optional-dependencies"]["dev"]
+    assert {canonicalize_name(Requirement(spec).name) for spec in specs} - names == {"torch"}
+    assert not {name for name in names if name.startswith(("torch", "nvidia-"))} - {"torchmetrics"}
 
 
 def test_the_templates_own_lock_matches_its_requirements():
@@ -98,6 +107,7 @@ def locked_versions(lock: Path) -> dict[str, str]:
 @pytest.mark.slow
 def test_a_fresh_venv_installs_a_fresh_bake_from_its_lock_and_passes_its_suite(cookies, tmp_path):
     project = bake(cookies, {})
+    needs_index("a fresh environment's install of torch and the lock")
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)], tmp_path)
     python = str(venv / "bin" / "python")

@@ -1,7 +1,7 @@
 """The environment lock: every package pinned, and a check that it matches pyproject.toml.
 
-    python -m {{ cookiecutter.package_name }}.lockfile           # re-lock after changing dependencies
-    python -m {{ cookiecutter.package_name }}.lockfile --check   # CI and the tests: is it current?
+    research-rigor lock           # re-lock after changing dependencies
+    research-rigor lock --check   # CI and the tests: is it current?
 
 `requirements.lock` is written by uv (`uv pip compile`, a universal resolution:
 one file for Linux, macOS and Windows and every supported Python), and installed
@@ -11,7 +11,7 @@ on purpose, with the packages only torch needs: its build depends on the machine
 machine, and each run's provenance records which build it was. The lock's header
 carries a digest of pyproject.toml's dependency lists, so a stale lock is caught
 offline, without resolving anything. Standard library only: CI runs the check
-before anything is installed.
+with nothing else installed (`python -m research_rigor.lock --check`).
 """
 
 import argparse
@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from research_rigor.errors import UserError
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
@@ -32,7 +34,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
 PYPROJECT = "pyproject.toml"
 LOCK_FILE = "requirements.lock"
 EXTRAS = ("dev",)
-REFRESH = "python -m {{ cookiecutter.package_name }}.lockfile"
+REFRESH = "research-rigor lock"
 INSTALL = f'pip install -r {LOCK_FILE} -e ".[dev]"'
 DIGEST_LINE = "# pyproject.toml dependencies sha256: "
 # Per machine, installed before the lock (see the README's Setup).
@@ -40,10 +42,6 @@ UNLOCKED = ("torch",)
 # uv drops a requirement whose marker can never hold; these are torch's, and what only it needs.
 NEVER = "sys_platform == 'never'"
 MARKER_SEPARATOR = " ; "
-
-
-class LockError(Exception):
-    """The lock is missing, stale or cannot be resolved; the message says what to run."""
 
 
 def dependency_digest(pyproject: Path) -> str:
@@ -64,12 +62,12 @@ def recorded_digest(lock: Path) -> str | None:
 
 
 def check(root: Path) -> None:
-    """Raise LockError, naming the refresh command, unless the lock matches pyproject.toml."""
+    """Raise UserError, naming the refresh command, unless the lock matches pyproject.toml."""
     lock = root / LOCK_FILE
     if not lock.is_file():
-        raise LockError(f"{LOCK_FILE} is missing: run `{REFRESH}` and commit it.")
+        raise UserError(f"{LOCK_FILE} is missing: run `{REFRESH}` and commit it.")
     if recorded_digest(lock) != dependency_digest(root / PYPROJECT):
-        raise LockError(
+        raise UserError(
             f"{LOCK_FILE} is stale: the dependencies in {PYPROJECT} changed since it was "
             f"written. Run `{REFRESH}` and commit {LOCK_FILE}."
         )
@@ -103,7 +101,7 @@ def minimum_python(pyproject: Path) -> str:
     requires: Any = tomllib.loads(pyproject.read_text())["project"].get("requires-python", "")
     found = re.search(r">=\s*(\d+\.\d+)", requires)
     if found is None:
-        raise LockError(f"{PYPROJECT} needs requires-python = '>=X.Y' to lock for.")
+        raise UserError(f"{PYPROJECT} needs requires-python = '>=X.Y' to lock for.")
     return found.group(1)
 
 
@@ -112,7 +110,7 @@ def write(root: Path, python_version: str | None = None) -> Path:
     try:
         from uv import find_uv_bin  # only re-locking needs uv, from the dev extra
     except ModuleNotFoundError:
-        raise LockError('uv is not installed: `pip install -e ".[dev]"` brings it.') from None
+        raise UserError('uv is not installed: `pip install -e ".[dev]"` brings it.') from None
 
     pyproject = root / PYPROJECT
     with tempfile.TemporaryDirectory() as scratch:
@@ -132,25 +130,34 @@ def write(root: Path, python_version: str | None = None) -> Path:
         ]
         done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise LockError(f"uv could not resolve {PYPROJECT}:\n{done.stderr.strip()}")
+        raise UserError(f"uv could not resolve {PYPROJECT}:\n{done.stderr.strip()}")
     lock = root / LOCK_FILE
     lock.write_text(header(dependency_digest(pyproject)) + without_unlocked(done.stdout))
     return lock
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run(root: Path, check_only: bool, python_version: str | None) -> None:
+    """`research-rigor lock`: check the lock, or write it."""
+    if check_only:
+        check(root)
+        print(f"{LOCK_FILE} matches {PYPROJECT}")
+    else:
+        print(f"wrote {write(root, python_version)}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="only check the lock is current")
     parser.add_argument("--python-version", help="the lowest Python to lock for")
+
+
+def main() -> None:
+    """`python -m research_rigor.lock`: the check, where nothing else may be installed yet."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
     args = parser.parse_args()
-    root = Path.cwd()
     try:
-        if args.check:
-            check(root)
-            print(f"{LOCK_FILE} matches {PYPROJECT}")
-        else:
-            print(f"wrote {write(root, args.python_version)}")
-    except LockError as error:
+        run(Path.cwd(), args.check, args.python_version)
+    except UserError as error:
         sys.exit(f"error: {error}")
 
 

@@ -1,0 +1,3 @@
+from research_rigor.cli import main
+
+main()

@@ -1,0 +1,46 @@
+"""`research-rigor`: the library's commands, run inside a declared project.
+
+    research-rigor where            # the project found from here, and where its code comes from
+    research-rigor lock [--check]   # write requirements.lock, or check it matches pyproject.toml
+
+Every command finds the project once (`Project.find` from the working directory)
+and acts on that checkout; a problem that is the user's to fix is one line.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from research_rigor import __version__, lock
+from research_rigor.errors import UserError
+from research_rigor.project import Project
+
+PROGRAM = "research-rigor"
+
+
+def where(project: Project) -> None:
+    project.check_code()
+    print(f"project: {project.root}")
+    print(f"package: {project.package} (imported from {project.code_location()})")
+    print(f"train:   {project.train_script}")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
+    root.add_argument("--version", action="version", version=f"{PROGRAM} {__version__}")
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("where", help="the project found from here, and its code's location")
+    lock.add_arguments(commands.add_parser("lock", help="write or check requirements.lock"))
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        project = Project.find(Path.cwd())
+        if args.command == "where":
+            where(project)
+        elif args.command == "lock":
+            lock.run(project.root, args.check, args.python_version)
+    except UserError as error:  # the user's to fix: one line, no traceback
+        sys.exit(f"error: {error}")
