@@ -9,19 +9,20 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from research_rigor.errors import UserError
 
 from {{ cookiecutter.package_name }}.data import protocol, splits
 from {{ cookiecutter.package_name }}.data.arrays import IMAGES_FILE, LABELS_FILE, ArrayDataModule
+from {{ cookiecutter.package_name }}.data.decoding import RESAMPLING
 from {{ cookiecutter.package_name }}.data.digits import DigitsDataModule
-from {{ cookiecutter.package_name }}.data.folders import MAX_PIXEL, RESAMPLING
 
 from .conftest import BATCH
 
 SAMPLE = 16  # samples per split checked one by one against the raw files
 MAX_EXACT_STATS = 5_000  # up to this many training samples, the statistics are recomputed
 STANDARDIZED_TOLERANCE = 0.25  # |mean| and |std - 1| of a normalized batch of training samples
+AS_STORED = ("L", "RGB", "I;16", "I;16B", "I", "F")  # modes numpy reads without a conversion
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,29 @@ def spread(indices: list[int], count: int = SAMPLE) -> list[int]:
     return sorted({int(p) for p in np.linspace(0, len(indices) - 1, min(count, len(indices)))})
 
 
+def reference_image(path, channels: int, pixel_range: list[float], size) -> np.ndarray:
+    """An image as the model should see it, recomputed with Pillow and numpy alone: upright
+    by its EXIF orientation, its stored values scaled by the range, resized channel by
+    channel as floats."""
+    with Image.open(path) as opened:
+        image = ImageOps.exif_transpose(opened)
+        if image.mode not in AS_STORED:
+            image = image.convert("L" if channels == 1 else "RGB")
+        pixels = np.asarray(image, dtype=np.float64)
+    low, high = pixel_range
+    pixels = (pixels.reshape(*pixels.shape[:2], -1)[..., :channels] - low) / (high - low)
+    pixels = np.broadcast_to(pixels, (*pixels.shape[:2], channels)).transpose(2, 0, 1)
+    height, width = size
+    return np.stack(
+        [
+            np.asarray(
+                Image.fromarray(channel.astype(np.float32)).resize((width, height), RESAMPLING)
+            )
+            for channel in pixels
+        ]
+    )
+
+
 def raw_sample(datamodule, index: int) -> tuple[np.ndarray, int]:
     """Sample `index` of the dataset, straight from its file, at the size the model sees."""
     if isinstance(datamodule, ArrayDataModule):
@@ -42,12 +66,10 @@ def raw_sample(datamodule, index: int) -> tuple[np.ndarray, int]:
         image = np.asarray(images[index], dtype=np.float64)
         return (image[None] if image.ndim == 2 else image), int(labels[index])
     path = datamodule.scan().files[index]
-    channels, height, width = datamodule.input_shape
-    with Image.open(path) as opened:
-        image = opened.convert("L" if channels == 1 else "RGB").resize((width, height), RESAMPLING)
-    pixels = np.asarray(image, dtype=np.float64) / MAX_PIXEL
+    channels, *size = datamodule.input_shape
+    image = reference_image(path, channels, datamodule.split["pixel_range"], size)
     label = datamodule.classes.index(path.relative_to(datamodule.data_dir).parts[0])
-    return (pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)), label
+    return image, label
 
 
 def test_splits_are_disjoint_and_cover_the_dataset(split, datamodule):

@@ -5,11 +5,11 @@ the procedure carries a version. It is defined by this file, the split and the
 normalization statistics (`data/protocol.py`), how a split is measured, written and
 checked against its data (`data/splits.py`), what each split's loader serves and how
 samples are decoded, resized and normalized (`data/datamodule.py`, `data/arrays.py`,
-`data/folders.py`), the model's validation and test steps (`model.py`) and the
-evaluation loop of `evaluate.py` and the reports (`evaluation.py`): DEFINITION below
-lists them. Their fingerprint, taken from their syntax trees (so comments, docstrings
-and formatting do not count), is locked in
-`metric.lock` at the project root; `tests/test_metric_version.py` fails when the
+`data/decoding.py`, `data/folders.py`), the model's validation and test steps
+(`model.py`) and the evaluation loop of `evaluate.py` and the reports (`evaluation.py`):
+DEFINITION below lists them. Their fingerprint, taken from their syntax trees (so
+comments, docstrings and formatting do not count), is locked in `metric.lock` at the
+project root; `tests/test_metric_version.py` fails when the
 fingerprint moves without a version bump.
 
 After a deliberate change: bump METRIC_VERSION, run
@@ -26,7 +26,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torchmetrics.classification import MulticlassAccuracy
 
-METRIC_VERSION = 2  # 2: per-channel normalization stored in each dataset's split file
+# 2: per-channel normalization stored in each dataset's split file
+# 3: image files decoded by a declared policy (pixel type and range recorded in the split,
+#    EXIF orientation applied, 16-bit kept), resized as floats
+METRIC_VERSION = 3
 METRIC_NAME = "acc"  # top-1 accuracy, micro-averaged over samples
 MONITOR = f"val/{METRIC_NAME}"  # selects the best checkpoint
 REPORTED = f"test/{METRIC_NAME}"  # the single number a run is judged by
@@ -45,15 +48,15 @@ DEFINITION: dict[str, tuple[str, ...] | None] = {
         "ClassificationDataModule.test_dataloader",
     ),
     "data/arrays.py": ("open_images", "scan", "ArraySamples.__getitems__"),
+    "data/decoding.py": None,
     "data/folders.py": (
         "IMAGE_EXTENSIONS",
-        "MAX_PIXEL",
-        "RESAMPLING",
         "image_files",
-        "decode",
         "scan",
         "ImageFiles.__getitem__",
-        "ImageFolderDataModule.sample_shape",
+        "ImageFolderDataModule.policy",
+        "ImageFolderDataModule.shape",
+        "ImageFolderDataModule.images",
         "ImageFolderDataModule.dataset",
     ),
     "model.py": (

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
 from research_rigor.errors import UserError
 from research_rigor.project import Project
 
@@ -29,6 +30,7 @@ FOLDER_CONFIG = """\
 _target_: {package}.data.folders.ImageFolderDataModule
 data_dir: {data_dir}  # relative to the project root
 image_size: {image_size}  # (height, width) every image is resized to, in every split
+pixel_range: {pixel_range}  # the stored {pixel_type} values that map to 0 and 1, as split
 goal_error: 0.0  # the error you believe reachable (human-level): the report's baseline
 batch_size: {batch_size}  # each mode sets its own
 num_workers: {workers}  # processes decoding images while the model trains
@@ -47,8 +49,23 @@ pin_memory: false  # true speeds up copies to a GPU; on the CPU it only costs
 """
 
 
-def scan(data_dir: Path) -> Scan:
-    return arrays.scan(data_dir) if arrays.is_arrays(data_dir) else folders.scan(data_dir)
+def scan(data_dir: Path, pixel_range: list[float] | None = None) -> Scan:
+    """Arrays are served as stored; image files are decoded by `pixel_range` (`decoding.py`)."""
+    if arrays.is_arrays(data_dir):
+        return arrays.scan(data_dir)
+    return folders.scan(data_dir, pixel_range)
+
+
+def declared_range(config: Path, given: list[float] | None) -> list[float] | None:
+    """The pixel range given on the command line, else the one the data config declares."""
+    written = OmegaConf.load(config).get("pixel_range") if config.is_file() else None
+    written = list(written) if written is not None else None
+    if given is not None and written is not None and given != written:
+        raise UserError(
+            f"--pixel-range {given} contradicts pixel_range {written} in {config}: "
+            "change one of them."
+        )
+    return given if given is not None else written
 
 
 def write_config(scan: Scan, split: dict, config: Path, root: Path) -> None:
@@ -66,20 +83,22 @@ def write_config(scan: Scan, split: dict, config: Path, root: Path) -> None:
             data_dir=shown.as_posix(),
             package=__package__.rsplit(".", 1)[0],
             image_size=f"[{height}, {width}]",
+            pixel_range=split.get("pixel_range"),
+            pixel_type=split.get("pixel_type"),
             batch_size=DEFAULT_BATCH_SIZE,
             workers=DEFAULT_WORKERS,
         )
     )
 
 
-def split(data_dir: Path, project: Project) -> None:
-    found = scan(data_dir)
+def split(data_dir: Path, project: Project, pixel_range: list[float] | None = None) -> None:
+    config = project.root / CONFIG_DIR / f"{data_dir.name}.yaml"
+    found = scan(data_dir, declared_range(config, pixel_range))
     target, written = splits.write(found)
     written_split = json.loads(target.read_text())
     shown = ", ".join(f"{name} {len(written_split[name])}" for name in protocol.SPLITS)
     state = "written" if written else "unchanged"
     print(f"{target}: {state} ({shown}; {len(found.classes)} classes)")
-    config = project.root / CONFIG_DIR / f"{data_dir.name}.yaml"
     if not config.exists():
         write_config(found, written_split, config, project.root)
         print(f"{config.relative_to(project.root)}: written; review image_size and goal_error")
@@ -90,11 +109,19 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("split", help="write data/<name>.split.json beside the data")
     command.add_argument("data_dir", type=Path, help="the dataset's folder, e.g. data/my_images")
+    command.add_argument(
+        "--pixel-range",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        help="image files: the stored values that map to 0 and 1 (default: the data config's "
+        "pixel_range, else 0..255 for 8-bit and 0..65535 for 16-bit images; 32-bit need it)",
+    )
     arguments = parser.parse_args()
     try:
         project = Project.find(Path.cwd())  # the checkout this command is run in
         project.check_code()  # its own code splits, and its own configs/data/ gets the config
-        split(arguments.data_dir, project)
+        split(arguments.data_dir, project, arguments.pixel_range)
     except UserError as error:
         sys.exit(f"error: {error}")
 

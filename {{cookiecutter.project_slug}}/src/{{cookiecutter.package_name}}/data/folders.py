@@ -1,15 +1,18 @@
 """Images on disk, one folder per class: `data/<name>/<class>/*.png|jpg|...`.
 
 Classes are the folder names in sorted order; samples are sorted by class, then path.
-Each sample is decoded by Pillow when a batch needs it (in the loader's worker
-processes), converted to the split's channels and resized to `image_size`: the same
-deterministic steps for every split. Augmentation is no part of the data: it belongs to
+Each sample is decoded when a batch needs it (in the loader's worker processes) by the
+policy its split file records (`decoding.py`: channels, pixel type, the range scaled to
+[0, 1]) and resized to `image_size`: the same deterministic steps for every split, and
+for new images given to `predict.py`. Augmentation is no part of the data: it belongs to
 a mode's recipe (`model.augment`) and is applied to training batches only.
 """
 
+import json
 from collections.abc import Sequence
 from functools import cache, cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +22,7 @@ from torch.utils.data import Dataset
 
 from {{ cookiecutter.package_name }}.data import protocol
 from {{ cookiecutter.package_name }}.data.datamodule import ClassificationDataModule
+from {{ cookiecutter.package_name }}.data.decoding import Decoding, decode, policy_of
 from {{ cookiecutter.package_name }}.data.scan import Scan, digest
 
 FORMAT = "image_folder"
@@ -26,9 +30,7 @@ FORMAT = "image_folder"
 IMAGE_EXTENSIONS = frozenset(
     ending for ending, kind in Image.registered_extensions().items() if kind in Image.OPEN
 )
-GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})  # decoded to one channel
-MAX_PIXEL = 255.0  # 8-bit images are scaled to [0, 1]
-RESAMPLING = Image.Resampling.BILINEAR
+UNLABELLED = -1  # the label of an image served for prediction
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -39,31 +41,9 @@ def image_files(folder: Path) -> list[Path]:
     )
 
 
-def decode(path: Path, grey: bool, size: Sequence[int] | None = None) -> np.ndarray:
-    """One image as (C, H, W) float32 in [0, 1], resized to `size` (H, W) if given."""
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if grey else "RGB")
-            if size is not None and image.size != (size[1], size[0]):
-                image = image.resize((size[1], size[0]), RESAMPLING)
-            pixels = np.asarray(image, dtype=np.float32) / MAX_PIXEL
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise UserError(
-            f"{path} cannot be decoded ({error}): replace or delete it, then split again "
-            f"(`python -m {__package__} split {path.parents[1]}`)."
-        ) from None
-    return pixels[None] if grey else pixels.transpose(2, 0, 1)
-
-
-def is_grey(path: Path) -> bool:
-    try:
-        with Image.open(path) as image:
-            return image.mode in GREY_MODES
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return False  # decode() names the file
-
-
-def scan(data_dir: Path) -> Scan:
+def scan(data_dir: Path, pixel_range: Sequence[float] | None = None) -> Scan:
+    """The class folders' images, labelled by folder; decoded by `pixel_range` (the stored
+    values that map to 0 and 1) or, undeclared, by their pixel type's full range."""
     if not data_dir.is_dir():
         raise UserError(
             f"{data_dir} does not exist: fetch the data with `dvc pull` (from the DVC remote), "
@@ -88,8 +68,8 @@ def scan(data_dir: Path) -> Scan:
     names = [path.relative_to(data_dir).as_posix() for path in files]
 
     @cache
-    def grey() -> bool:  # one channel only if every image is grey (read when splitting)
-        return all(is_grey(path) for path in files)
+    def policy() -> Decoding:  # every file's header: read when splitting
+        return policy_of(files, pixel_range)
 
     return Scan(
         format=FORMAT,
@@ -97,32 +77,42 @@ def scan(data_dir: Path) -> Scan:
         classes=[folder.name for folder in folders],
         labels=np.array(labels, dtype=np.int64),
         listing=digest(names, np.array(labels)),
-        read=lambda index: decode(files[index], grey()),
+        read=lambda index: decode(files[index], policy()),
         files=tuple(files),
+        decoding=lambda: policy().recorded(),
     )
 
 
 class ImageFiles(Dataset):
-    """The images at `indices` of a folder dataset, decoded, resized and normalized on access."""
+    """Images decoded by the dataset's policy, resized (or checked to be of the one size the
+    model takes) and normalized on access: a split's samples, or new images to predict."""
 
     def __init__(
         self,
         files: list[Path],
         labels: np.ndarray,
-        grey: bool,
+        policy: Decoding,
         size: Sequence[int],
+        resize: bool,
         mean: list[float],
         std: list[float],
     ) -> None:
         self.files, self.labels = files, labels
-        self.grey, self.size = grey, tuple(size)
+        self.policy, self.size, self.resize = policy, tuple(size), resize
         self.mean, self.std = mean, std
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, position: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = decode(self.files[position], self.grey, self.size)
+        path = self.files[position]
+        image = decode(path, self.policy, self.size if self.resize else None)
+        if image.shape[1:] != self.size:
+            shown = "x".join(map(str, self.size))
+            raise UserError(
+                f"{path} is {'x'.join(map(str, image.shape[1:]))}, but the model takes {shown} "
+                f"and its data config sets no image_size: resize the image to {shown}."
+            )
         return (
             torch.from_numpy(protocol.normalize(image, self.mean, self.std)),
             torch.tensor(self.labels[position]),
@@ -130,44 +120,84 @@ class ImageFiles(Dataset):
 
 
 class ImageFolderDataModule(ClassificationDataModule):
-    """A folder per class; every image resized to `image_size` (H, W), or all one size."""
+    """A folder per class; every image resized to `image_size` (H, W), or all one size; the
+    stored values `pixel_range` names (as recorded in the split) scaled to [0, 1]."""
 
     def __init__(
         self,
         data_dir: str | Path,
         batch_size: int,
         image_size: Sequence[int] | None = None,
+        pixel_range: Sequence[float] | None = None,
         **settings,
     ) -> None:
         super().__init__(data_dir, batch_size, **settings)
         self.image_size = tuple(image_size) if image_size else None
+        self.pixel_range = list(pixel_range) if pixel_range is not None else None
 
     def scan(self) -> Scan:
         return self._scan
 
     @cached_property
     def _scan(self) -> Scan:
-        return scan(self.data_dir)
+        return scan(self.data_dir, self.pixel_range)
 
-    def sample_shape(self) -> tuple[int, int, int]:
+    def policy(self, split: dict[str, Any]) -> Decoding:
+        """The decoding the split recorded, which the config must not contradict."""
+        fix = f"delete {self.split_file} and split again (`python -m {__package__} split "
+        if "pixel_range" not in split:
+            raise UserError(
+                f"{self.split_file} records no decoding policy (written by an older version): "
+                f"{fix}{self.data_dir}`)."
+            )
+        recorded = split["pixel_range"]
+        if self.pixel_range is not None and self.pixel_range != recorded:
+            raise UserError(
+                f"the data config declares pixel_range {self.pixel_range}, but "
+                f"{self.split_file} was written with {recorded}: set it back, or {fix}"
+                f"{self.data_dir}`): the range is part of the metric's definition."
+            )
+        return Decoding(split["channels"], split["pixel_type"], tuple(recorded))
+
+    def shape(self, split: dict[str, Any]) -> tuple[int, int, int]:
         if self.image_size is None:
-            sizes = self.split["image_sizes"]
+            sizes = split["image_sizes"]
             if len(sizes) > 1:
                 shown = ", ".join(f"{height}x{width}" for height, width in sizes[:3])
                 raise UserError(
                     f"{self.data_dir} holds images of {len(sizes)} sizes ({shown}, ...): set "
                     f"image_size: [height, width] in its data config to resize them to one."
                 )
-            return (self.split["channels"], *sizes[0])
-        return (self.split["channels"], *self.image_size)
+            return (split["channels"], *sizes[0])
+        return (split["channels"], *self.image_size)
+
+    def sample_shape(self) -> tuple[int, int, int]:
+        return self.shape(self.split)
+
+    def images(self, files: list[Path], labels: np.ndarray, split: dict[str, Any]) -> ImageFiles:
+        """`files` served as `split`'s samples are: decoded, sized and normalized alike."""
+        return ImageFiles(
+            files,
+            labels,
+            self.policy(split),
+            size=self.shape(split)[1:],
+            resize=self.image_size is not None,
+            mean=split["mean"],
+            std=split["std"],
+        )
 
     def dataset(self, indices: np.ndarray) -> ImageFiles:
         everything = self.scan()
-        return ImageFiles(
-            [everything.files[index] for index in indices],
-            everything.labels[indices],
-            grey=self.split["channels"] == 1,
-            size=self.sample_shape()[1:],
-            mean=self.mean,
-            std=self.std,
-        )
+        files = [everything.files[index] for index in indices]
+        return self.images(files, everything.labels[indices], self.split)
+
+    def unlabelled(self, files: list[Path]) -> ImageFiles:
+        """New images, served exactly as the splits' samples (label UNLABELLED). Only the
+        committed split file is read, not the data: a checkpoint predicts without them."""
+        if not self.split_file.is_file():
+            raise UserError(
+                f"{self.split_file} is missing: predict from the checkout the model was "
+                "trained in (the split file holds the normalization it learned with)."
+            )
+        split = json.loads(self.split_file.read_text())
+        return self.images(files, np.full(len(files), UNLABELLED), split)

@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,8 @@ class Scan:
     listing: str  # SHA-256 of what identifies each sample and its label
     read: Callable[[int], np.ndarray]  # sample index -> its (C, H, W) pixels at the stored size
     files: tuple[Path, ...] = ()  # one per sample, for data stored as files
+    # How stored values become pixels, recorded in the split (image files: `decoding.py`).
+    decoding: Callable[[], dict[str, Any]] = dict
 
     def __len__(self) -> int:
         return len(self.labels)

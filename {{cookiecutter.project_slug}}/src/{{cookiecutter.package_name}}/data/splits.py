@@ -71,8 +71,11 @@ def write(scan: Scan) -> tuple[Path, bool]:
     indices = _indices(scan)
     if target.is_file():
         existing = json.loads(target.read_text())
-        if existing.get("listing") == scan.listing and all(
-            existing.get(name) == indices[name].tolist() for name in protocol.SPLITS
+        same_decoding = all(existing.get(key) == value for key, value in scan.decoding().items())
+        if (
+            existing.get("listing") == scan.listing
+            and same_decoding
+            and all(existing.get(name) == indices[name].tolist() for name in protocol.SPLITS)
         ):
             return target, False
         raise UserError(
@@ -86,6 +89,7 @@ def write(scan: Scan) -> tuple[Path, bool]:
         "samples": len(scan),
         "listing": scan.listing,
         **measure(scan, indices["train"]),
+        **scan.decoding(),
         **{name: indices[name].tolist() for name in protocol.SPLITS},
     }
     partial = target.with_name(f".{target.name}.partial")
