@@ -3,6 +3,8 @@
 Parametrized from configs/mode/, so a new backbone is tested without editing this file.
 """
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -74,9 +76,18 @@ def test_train_and_eval_differ_only_through_mode_dependent_layers(make_model, ba
         torch.testing.assert_close(model(batch[0]), evaluated)
 
 
-def test_parameter_count_within_budget(make_model, mode, profile):
+def test_parameter_count_within_budget(make_model, datamodule, mode, profile):
+    """The mode's budget grows with the input where its encoder does (an MLP's first layer),
+    so any image size passes, and a recipe that grew by mistake does not."""
     model = make_model(mode, profile)
     count = sum(p.numel() for p in model.encoder.parameters())
-    budget = compose_config(mode, profile).mode.max_params
+    limits = compose_config(mode, profile).mode
+    inputs = math.prod(datamodule.input_shape)
+    budget = limits.max_params + limits.max_params_per_input * inputs
     print(f"{mode}/{profile}: {count:,} encoder parameters (budget {budget:,})")
-    assert 0 < count <= budget
+    assert 0 < count <= budget, (
+        f"{mode}/{profile}: {count:,} encoder parameters, over the budget of {budget:,} "
+        f"(max_params {limits.max_params:,} + max_params_per_input "
+        f"{limits.max_params_per_input} x {inputs:,} input values): shrink the encoder, or "
+        f"raise the budget in configs/mode/{mode}.yaml if the size is intended"
+    )

@@ -10,22 +10,45 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from .conftest import MODES, compose_config
 
-INIT_LOSS_TOLERANCE = 0.25  # |loss - ln(classes)| at init; a confident wrong init lands far off
-OVERFIT_STEPS = 100  # every mode gets below OVERFIT_LOSS in about 40 on digits
-OVERFIT_LOSS = 0.01  # "near zero" on the batch it trained on
+GUESS_TOLERANCE = 0.25  # |loss - the loss a guess with the same logits has| at init
+# Memorized: the batch's loss below this share of ln(classes), the loss of a uniform guess.
+# Not zero: natural images hold near-duplicates across classes (two patches of one sky),
+# which take far more steps to tell apart than the bugs this catches need to show.
+OVERFIT_LOSS_SHARE = 0.1
+OVERFIT_ACCURACY = 0.8  # and most of the batch right: a loss driven below zero fails here
 CHECK_EVERY = 10  # steps between checks of whether the batch is memorized
+
+
+def guess_loss(logits: torch.Tensor) -> float:
+    """The cross-entropy these logits would have if the labels were drawn at random: what an
+    untrained model's loss must be, whatever the scale of its logits."""
+    return (logits.logsumexp(dim=1) - logits.mean(dim=1)).mean().item()
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_loss_at_init_is_log_number_of_classes(make_model, batch, datamodule, mode):
+    """An untrained model guesses: its loss is a guess's (the loss reads logits as logits),
+    and near ln(classes) (the init is not confident; a zero-initialized head is exact)."""
     model = make_model(mode).eval()
     with torch.no_grad():
-        loss, _ = model.loss(batch)
-    expected = math.log(datamodule.num_classes)
-    assert abs(loss.item() - expected) < INIT_LOSS_TOLERANCE, (
-        f"{mode}: initial loss {loss.item():.3f}, expected about ln({datamodule.num_classes}) "
-        f"= {expected:.3f}"
+        loss, logits = model.loss(batch)
+    guessed = guess_loss(logits)
+    assert abs(loss.item() - guessed) < GUESS_TOLERANCE, (
+        f"{mode}: initial loss {loss.item():.3f}, but a guess with these logits loses "
+        f"{guessed:.3f}: the loss does not treat the model's outputs as logits (model.loss)"
     )
+    expected = math.log(datamodule.num_classes)
+    tolerance = compose_config(mode).mode.init_loss_tolerance
+    assert abs(loss.item() - expected) < tolerance, (
+        f"{mode}: initial loss {loss.item():.3f}, expected ln({datamodule.num_classes}) = "
+        f"{expected:.3f} within {tolerance}: the untrained model is confident; shrink the "
+        f"last layer's initial weights, or raise mode.init_loss_tolerance in "
+        f"configs/mode/{mode}.yaml if that is intended"
+    )
+
+
+def overfit_loss(num_classes: int) -> float:
+    return OVERFIT_LOSS_SHARE * math.log(num_classes)
 
 
 def _batch_fit(model, batch) -> tuple[float, float]:
@@ -39,17 +62,17 @@ class StopWhenMemorized(L.Callback):
     """Ends training once the batch is memorized as the test measures it (in eval mode):
     larger images cost more per step, and no step is taken that the test does not need."""
 
-    def __init__(self, batch) -> None:
-        self.batch = batch
+    def __init__(self, batch, limit: float) -> None:
+        self.batch, self.limit = batch, limit
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if (batch_idx + 1) % CHECK_EVERY == 0:
             loss, _ = _batch_fit(pl_module, self.batch)
             pl_module.train()
-            trainer.should_stop = loss < OVERFIT_LOSS
+            trainer.should_stop = loss < self.limit
 
 
-def _train_on_one_batch(model, cfg: DictConfig, batch, steps: int) -> None:
+def _train_on_one_batch(model, cfg: DictConfig, batch, steps: int, limit: float) -> None:
     """Up to `steps` optimizer steps on the same batch, through Lightning's own training
     loop (zero_grad, backward, step) with the mode's optimizer and the trainer config."""
     images, labels = batch
@@ -59,25 +82,32 @@ def _train_on_one_batch(model, cfg: DictConfig, batch, steps: int) -> None:
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
-        callbacks=[StopWhenMemorized(batch)],
+        callbacks=[StopWhenMemorized(batch, limit)],
     )
     trainer.fit(model, train_dataloaders=DataLoader(repeated, batch_size=len(labels)))
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_overfits_one_batch(make_model, batch, mode):
-    """The real training loop memorizes one batch, and updates every parameter on the way."""
+def test_overfits_one_batch(make_model, batch, datamodule, mode):
+    """The real training loop memorizes one batch within the mode's step allowance, and
+    updates every parameter on the way."""
     model = make_model(mode)
+    cfg = compose_config(mode)
+    steps, limit = cfg.mode.overfit_steps, overfit_loss(datamodule.num_classes)
     initial = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
-    _train_on_one_batch(model, compose_config(mode), batch, OVERFIT_STEPS)
+    _train_on_one_batch(model, cfg, batch, steps, limit)
     unchanged = [
         name for name, value in model.named_parameters() if torch.equal(value, initial[name])
     ]
     assert not unchanged, f"{mode}: training never updated {unchanged}"
     loss, accuracy = _batch_fit(model, batch)
-    print(f"{mode}: loss {loss:.4f}, accuracy {accuracy:.3f} within {OVERFIT_STEPS} steps")
-    assert loss < OVERFIT_LOSS, f"{mode}: could not overfit one batch (loss {loss:.3f})"
-    assert accuracy == 1.0, f"{mode}: batch accuracy {accuracy:.3f} within {OVERFIT_STEPS} steps"
+    print(f"{mode}: loss {loss:.4f}, accuracy {accuracy:.3f} within {steps} steps")
+    assert loss < limit and accuracy >= OVERFIT_ACCURACY, (
+        f"{mode}: could not memorize one batch in {steps} steps (loss {loss:.3f}, limit "
+        f"{limit:.3f} = {OVERFIT_LOSS_SHARE} x ln({datamodule.num_classes}); accuracy "
+        f"{accuracy:.3f}): if the loss is still falling, raise mode.overfit_steps in "
+        f"configs/mode/{mode}.yaml; if it is not, check the loss, the optimizer and its lr"
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
