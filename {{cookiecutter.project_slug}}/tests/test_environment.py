@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from packaging.version import Version
 from research_rigor import provenance
 from research_rigor.run_dirs import COMPLETED, METRICS_FILE
 
@@ -21,9 +22,20 @@ CHANGED_PACKAGE = "numpy"
 OTHER_VERSION = "0.0.1"
 
 
+def public(version: str) -> str:
+    """A version without its local label: torch's CUDA wheels from PyPI say `2.13.0+cu130` in
+    `torch.__version__` and `2.13.0` in their distribution metadata, one release."""
+    return Version(version).public
+
+
+def test_a_local_version_label_is_the_same_release_and_another_release_is_not():
+    assert public("2.13.0+cu130") == public("2.13.0") == public("2.13.0+cpu")
+    assert public("2.13.1+cu130") != public("2.13.0")
+
+
 def test_the_environment_lists_every_package_the_platform_and_the_torch_stack():
     found = provenance.environment()
-    assert found["packages"]["torch"] == torch.__version__
+    assert public(found["packages"]["torch"]) == public(torch.__version__)
     assert found["packages"]["hydra-core"] == metadata.version("hydra-core")
     names = {d.metadata["Name"].lower().replace("_", "-") for d in metadata.distributions()}
     assert found["packages"].keys() == {name.replace(".", "-") for name in names}
