@@ -31,12 +31,16 @@ class ClassificationDataModule(L.LightningDataModule):
         goal_error: float = 0.0,
         num_workers: int = 0,
         pin_memory: bool = False,
+        margin: float | None = None,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
         self.split_file = protocol.split_path(self.data_dir)
         self.batch_size = batch_size
         self.goal_error = goal_error
+        # the largest loss of the metric tolerated on this dataset: read from the runs'
+        # records by the experiments' `compare` and `shadow`, not used in training
+        self.margin = margin
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.datasets: dict[str, Dataset] = {}
