@@ -1,14 +1,25 @@
 """The option matrix, in one place, and the shared bake of the slow tier."""
 
+import functools
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import sysconfig
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+BAKE_ENVIRONMENT = "bake-env"  # beside the installed bake, in its pytest folder
+# Read after the bake's own editable install (.pth files load in name order), so that a
+# package of the same name installed here (the demo's) comes later on the path.
+SHARED_PACKAGES_PTH = "zz_template_environment.pth"
+# The tests that download (pip: hatchling for editable installs, fresh environments) need
+# the index pip uses; where it is unreachable they fail saying so, in one line.
+PACKAGE_INDEX = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/")
+INDEX_TIMEOUT_S = 10
 
 # Every answer combination that changes the output, each baked and linted.
 BAKES: dict[str, dict[str, object]] = {
@@ -48,6 +59,30 @@ def user_env(home: Path, **settings: str) -> dict[str, str]:
     }
 
 
+@functools.cache
+def unreachable(index: str) -> str | None:
+    """Why the package index cannot be reached, or None when it answers (any HTTP status)."""
+    try:
+        request = urllib.request.Request(index, method="HEAD")
+        with urllib.request.urlopen(request, timeout=INDEX_TIMEOUT_S):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except (OSError, ValueError) as error:  # URLError, timeouts, a malformed URL
+        return str(getattr(error, "reason", error))
+
+
+def needs_index(what: str, index: str = PACKAGE_INDEX) -> None:
+    """Fail in one line before `what` downloads from an index that cannot be reached."""
+    why = unreachable(index)
+    if why is not None:
+        pytest.fail(
+            f"{what} downloads from {index}, which is unreachable ({why}): run the tests "
+            "where PyPI is reachable, or set PIP_INDEX_URL to a mirror.",
+            pytrace=False,
+        )
+
+
 def run(
     args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
@@ -61,12 +96,31 @@ def run(
     return done
 
 
+def bake_python(project: Path) -> str:
+    """The Python of the installed bake's own environment (see installed_project): the one
+    that imports the bake's package, as `python` does in a user's activated environment."""
+    return str(project.parent / BAKE_ENVIRONMENT / "bin" / "python")
+
+
 @pytest.fixture(scope="session")
-def installed_project(cookies_session) -> Iterator[Path]:
-    """The default bake, installed as its README says, into this (shared) environment."""
+def installed_project(cookies_session) -> Path:
+    """The default bake, installed as its README says into an environment of its own.
+
+    Not into this one: an editable install here takes over every other project's import
+    of the same package (the demo of `make demo`) and points it into a deleted pytest
+    folder afterwards. The bake's environment reads this one's packages through a .pth
+    file (nothing is downloaded but hatchling, which builds the editable install), and its
+    own editable install comes first on its path. This environment is left as it was."""
     result = cookies_session.bake(template=str(TEMPLATE))
     assert result.exit_code == 0, result.exception
     project = Path(result.project_path)
-    run([sys.executable, "-m", "pip", "install", "--quiet", "-e", ".[dev]"], project)
-    yield project
-    run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", project.name], project)
+    environment = project.parent / BAKE_ENVIRONMENT
+    run([sys.executable, "-m", "venv", "--without-pip", str(environment)], project)
+    python = bake_python(project)
+    purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    own = Path(run([python, "-c", purelib], project).stdout.strip())
+    shared = sysconfig.get_path("purelib")
+    (own / SHARED_PACKAGES_PTH).write_text(f"import site; site.addsitedir({shared!r})\n")
+    needs_index("the editable install of the bake (pip fetches hatchling to build it)")
+    run([python, "-m", "pip", "install", "--quiet", "-e", ".[dev]"], project)
+    return project

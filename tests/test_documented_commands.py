@@ -9,13 +9,12 @@ researcher's cluster. A sweep (`-m`) is composed for its first job.
 
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from .conftest import TEMPLATE, run
+from .conftest import TEMPLATE, bake_python, run
 
 pytestmark = pytest.mark.slow
 
@@ -80,4 +79,4 @@ def test_the_docs_show_the_main_commands():
 @pytest.mark.parametrize("command", COMMANDS)
 def test_documented_command_composes(installed_project: Path, command: str):
     arguments = shlex.split(command)[2:]  # after `python train.py`
-    run([sys.executable, "train.py", *as_composition(arguments)], installed_project)
+    run([bake_python(installed_project), "train.py", *as_composition(arguments)], installed_project)

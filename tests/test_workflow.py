@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import TEMPLATE, run
+from .conftest import TEMPLATE, bake_python, run
 
 # The environment's scripts (pre-commit, ruff, check-yaml, nbstripout, dvc): a developer's PATH.
 DEV_TOOLS = Path(sys.executable).parent
@@ -147,6 +147,8 @@ def test_ci_step_passes_in_the_installed_project(installed_project, dev_tools_on
         (job, step) for job in jobs for step in job["steps"] if step.get("name") == name
     ]
     env = {**os.environ, **{key: str(value) for key, value in job.get("env", {}).items()}}
+    # The bake's own environment activated: its `python` imports the bake's code.
+    env["PATH"] = f"{Path(bake_python(installed_project)).parent}{os.pathsep}{env['PATH']}"
     done = subprocess.run(
         ["bash", "-e", "-c", step["run"]],
         cwd=installed_project,
