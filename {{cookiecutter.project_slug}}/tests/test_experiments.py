@@ -363,6 +363,27 @@ def test_compare_reruns_main_in_a_worktree_and_same_code_scores_the_same(repo):
 
 
 @pytest.mark.slow
+def test_compare_with_a_margin_calls_a_harmless_change_equivalent_and_a_harmful_one_worse(repo):
+    harmless = repo / "outputs" / "harmless"
+    common = ("--common", "logger.mode=disabled", "trainer.max_epochs=1")
+    # The margin from the data config, as a dataset declares it; the same code on both sides.
+    declared = (*common, "+data.margin=0.02", "--paired")
+    experiments(repo, "compare", "--seeds", "2", *declared, "--out", str(harmless))
+    record = json.loads((harmless / "compare.json").read_text())
+    assert record["margin"] == 0.02 and "data config" in record["margin_source"]
+    assert record["variants"][1]["against_baseline"]["verdict"] == Verdict.EQUIVALENT.value
+    # A learning rate that barely trains, with seeds added until the verdict is decided.
+    harmful = repo / "outputs" / "harmful"
+    crippled = ("--experiment", "model.optimizer.lr=1e-6", "--margin", "0.02", "--paired")
+    rounds = ("--seeds", "2", "--until-decided", "--max-seeds", "4")
+    experiments(repo, "compare", *rounds, *common, *crippled, "--out", str(harmful))
+    record = json.loads((harmful / "compare.json").read_text())
+    assert record["variants"][1]["against_baseline"]["verdict"] == Verdict.WORSE.value
+    assert record["until_decided"]["seeds_per_look"] in ([2], [2, 4])
+    assert "worse" in (harmful / "compare.md").read_text()
+
+
+@pytest.mark.slow
 def test_compare_refuses_another_metric_version_before_training(repo):
     git(repo, "switch", "--quiet", "--create", "metric-bump", "main")
     metrics = repo / "src" / "{{ cookiecutter.package_name }}" / "metrics.py"
