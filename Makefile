@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make demo   install, bake a project with the default answers, train it (fast profile)
-#   make test   install, then run every template test (slow tier included)
+#   make test   install (Debian's slurm-wlm and munge too), then run every template test
 # Everything lives in one virtual environment; research-rigor, the library every bake
 # depends on, is installed from this checkout (editable) until it is released.
 
@@ -9,7 +9,14 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 DEMO_DIR := build/demo
 
-.PHONY: demo test lint refresh lock bench clean
+.PHONY: demo test lint system-packages refresh lock bench clean
+
+# tests/test_slurm.py runs a one-node SLURM cluster: Debian's slurm-wlm and munge, installed
+# once per machine with apt-get (through sudo when not root). Without apt-get, install SLURM
+# and munge yourself; the SLURM tests fail in one line while they are missing.
+SLURM_DAEMONS := /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged
+SYSTEM_PACKAGES := slurm-wlm munge
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +36,19 @@ demo: $(VENV)/.installed
 	cd $(DEMO_DIR)/my-research && ../../../$(BIN)/python -m pip install --quiet -r requirements.lock -e ".[dev]" \
 		&& ../../../$(BIN)/python train.py +profile=fast
 
-test: $(VENV)/.installed lint
+test: $(VENV)/.installed lint system-packages
 	$(BIN)/python -m pytest
+
+system-packages:
+	@if ! ls $(SLURM_DAEMONS) >/dev/null 2>&1; then \
+		if command -v apt-get >/dev/null; then \
+			echo "Installing $(SYSTEM_PACKAGES) for tests/test_slurm.py: $(strip $(SUDO) apt-get) install"; \
+			$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+		else \
+			echo "warning: no apt-get: install SLURM and munge, or tests/test_slurm.py fails" >&2; \
+		fi; \
+	fi
 
 # The project folder and hooks are Jinja: the bake tests lint the baked project.
 LINTED := tests scripts benchmarks local_extensions.py research-rigor
