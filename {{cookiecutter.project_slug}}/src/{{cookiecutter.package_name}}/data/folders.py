@@ -191,13 +191,18 @@ class ImageFolderDataModule(ClassificationDataModule):
         files = [everything.files[index] for index in indices]
         return self.images(files, everything.labels[indices], self.split)
 
-    def unlabelled(self, files: list[Path]) -> ImageFiles:
-        """New images, served exactly as the splits' samples (label UNLABELLED). Only the
-        committed split file is read, not the data: a checkpoint predicts without them."""
+    @cached_property
+    def committed_split(self) -> dict[str, Any]:
+        """The split file as committed, read without the data it indexes: the classes, the
+        decoding and the normalization a checkpoint of this dataset predicts with."""
         if not self.split_file.is_file():
             raise UserError(
                 f"{self.split_file} is missing: predict from the checkout the model was "
-                "trained in (the split file holds the normalization it learned with)."
+                "trained in (its split file holds the normalization the model learned with)."
             )
-        split = json.loads(self.split_file.read_text())
+        return json.loads(self.split_file.read_text())
+
+    def unlabelled(self, files: list[Path]) -> ImageFiles:
+        """New images, served exactly as the splits' samples are (label UNLABELLED)."""
+        split = self.committed_split
         return self.images(files, np.full(len(files), UNLABELLED), split)
