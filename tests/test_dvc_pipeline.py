@@ -25,7 +25,11 @@ OWN = image_dataset.NAME  # the user's own dataset: generated class-per-folder R
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return user_env(tmp_path_factory.mktemp("home"), WANDB_MODE="disabled")
+    """A user's shell, whoever runs the tests: Python writes its bytecode beside the code
+    (some CI images turn that off, which hid a second repro that re-ran train)."""
+    env = user_env(tmp_path_factory.mktemp("home"), WANDB_MODE="disabled")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 @pytest.fixture(scope="module")
