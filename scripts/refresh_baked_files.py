@@ -105,7 +105,7 @@ def main() -> None:
         run([env_python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", "."], baked)
         try:
             run([env_python, "-m", f"{SENTINEL_PACKAGE}.metrics", "lock"], baked)
-            run([env_python, "-m", f"{SENTINEL_PACKAGE}.behaviour", "record"], baked)
+            run([env_python, "-m", "research_rigor.behaviour", "record"], baked)
             run(
                 [
                     env_python,

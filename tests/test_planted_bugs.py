@@ -326,7 +326,7 @@ def bump_metric_version(copy: Path) -> None:
 
 def record_behaviour(copy: Path) -> None:
     """What the behaviour test asks for after a deliberate change: re-record the modes."""
-    run_in(copy, "-m", f"{PACKAGE}.behaviour", "record", check=True)
+    run_in(copy, "-m", "research_rigor.behaviour", "record", check=True)
 
 
 def split_again(copy: Path, dataset: str) -> None:

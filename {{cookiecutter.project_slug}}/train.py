@@ -42,7 +42,7 @@ def train(cfg: DictConfig) -> float:
     from research_rigor import console, tracking
     from research_rigor.callbacks import check_checkpoint, refuse_relaunch_in_sweep
 
-    from {{ cookiecutter.package_name }}.model import Classifier
+    from {{ cookiecutter.package_name }}.model import build_model
     from {{ cookiecutter.package_name }}.trainer import build_trainer, write_metrics
 
     console.configure()
@@ -58,7 +58,7 @@ def train(cfg: DictConfig) -> float:
         check_checkpoint(resume_from)
         record = provenance.continue_record(run_dir, record)
 
-    model = Classifier.from_config(cfg.model, data.input_shape, data.num_classes)
+    model = build_model(cfg, data)
     wandb = tracking.wandb_logger(cfg, record, run_dir)
     trainer = build_trainer(cfg, run_dir, record, loggers=[wandb] if wandb else [])
     refuse_relaunch_in_sweep(trainer, sweep=HydraConfig.get().mode == RunMode.MULTIRUN)

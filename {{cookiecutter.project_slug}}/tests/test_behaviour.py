@@ -6,7 +6,7 @@ failure names each mode and profile whose fingerprint moved, and by how much. Af
 deliberate change, review it, then re-record and commit `tests/behaviour.json`, and re-run
 the modes that moved (the experiments tool's `affected` command lists them):
 
-    python -m {{ cookiecutter.package_name }}.behaviour record
+    research-rigor behaviour record
 """
 
 import json
@@ -15,25 +15,27 @@ import sys
 from pathlib import Path
 
 import pytest
+from research_rigor import behaviour
+from research_rigor.project import Project
 
-from {{ cookiecutter.package_name }} import behaviour
+from {{ cookiecutter.package_name }}.model import build_model
 
 from .conftest import MODES, PROFILES, ROOT
 from .project_copy import GIT_IDENTITY, committed_copy, git, run
 
-RECORD = f"python -m {behaviour.__name__} record"
+RECORD = "research-rigor behaviour record"
+PROJECT = Project.find(ROOT)
 COMBINATIONS = [(mode, profile) for mode in MODES for profile in PROFILES]
 
 
 @pytest.fixture(scope="module")
 def recorded() -> dict[str, dict[str, behaviour.Fingerprint]]:
-    return behaviour.recorded(ROOT)
+    return behaviour.recorded(PROJECT)
 
 
 def measure(data_dir: Path, mode: str, profile: str) -> behaviour.Fingerprint:
-    return behaviour.fingerprint(
-        behaviour.compose(ROOT, mode, profile, (f"data.data_dir={data_dir}",))
-    )
+    cfg = behaviour.compose(PROJECT, mode, profile, (f"data.data_dir={data_dir}",))
+    return behaviour.fingerprint(cfg, build_model)
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +118,7 @@ def branches(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def affected(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    package = behaviour.__name__.rsplit(".", 1)[0]
-    return run([sys.executable, "-m", f"{package}.experiments", "affected", *args], repo)
+    return run([sys.executable, "-m", f"{PROJECT.package}.experiments", "affected", *args], repo)
 
 
 @pytest.mark.slow

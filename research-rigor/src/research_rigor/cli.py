@@ -2,6 +2,7 @@
 
     research-rigor where            # the project found from here, and where its code comes from
     research-rigor lock [--check]   # write requirements.lock, or check it matches pyproject.toml
+    research-rigor behaviour record # re-record every mode's behaviour fingerprint
 
 Every command finds the project once (`Project.find` from the working directory)
 and acts on that checkout; a problem that is the user's to fix is one line.
@@ -11,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from research_rigor import __version__, lock
+from research_rigor import __version__, behaviour, lock
 from research_rigor.errors import UserError
 from research_rigor.project import Project
 
@@ -31,6 +32,7 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     commands.add_parser("where", help="the project found from here, and its code's location")
     lock.add_arguments(commands.add_parser("lock", help="write or check requirements.lock"))
+    behaviour.add_arguments(commands.add_parser("behaviour", help="every mode's fingerprint"))
     return root
 
 
@@ -42,5 +44,7 @@ def main(argv: list[str] | None = None) -> None:
             where(project)
         elif args.command == "lock":
             lock.run(project.root, args.check, args.python_version)
+        elif args.command == "behaviour":
+            behaviour.run(project, args)
     except UserError as error:  # the user's to fix: one line, no traceback
         sys.exit(f"error: {error}")

@@ -3,8 +3,18 @@
 A project declares itself in the `[tool.research-rigor]` table of its `pyproject.toml`:
 
     [tool.research-rigor]
-    package = "my_research"   # the import name of the project's code
-    train = "train.py"        # the training command, relative to the project root
+    package = "my_research"          # the import name of the project's code (required)
+    train = "train.py"               # the training script, relative to the project root
+    config = "configs/train.yaml"    # its Hydra primary config
+    modes = "mode"                   # the config group whose options are the modes
+    profiles = "profile"             # a group added with +profile= (fast/full), or ""
+    metric = "test/acc"              # the number a run is judged by, in metrics.json
+    monitor = "val/acc"              # what selects the best checkpoint
+    greater-is-better = true
+    metric-version = "my_research.metrics:METRIC_VERSION"
+    build-model = "my_research.model:build_model"   # (cfg, datamodule) -> LightningModule
+
+Every key but `package` has the default shown.
 
 `Project.find` walks up from a path to the first `pyproject.toml` that holds the
 table; every tool takes the object it returns rather than guessing a path from
@@ -14,10 +24,13 @@ install of a second clone, a stale wheel, `PYTHONPATH`): the provenance record
 names this checkout's commit, so the code that trains must be this checkout's.
 """
 
+import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from research_rigor.errors import UserError
 
@@ -46,6 +59,14 @@ class Project:
     root: Path
     package: str
     train: str = DEFAULT_TRAIN
+    config: str = "configs/train.yaml"
+    modes: str = "mode"
+    profiles: str = "profile"
+    metric: str = "test/acc"
+    monitor: str = "val/acc"
+    greater_is_better: bool = True
+    metric_version: str = ""  # "module:NAME"; empty: the package's metrics:METRIC_VERSION
+    build_model: str = ""  # "module:function"; empty: the package's model:build_model
 
     @classmethod
     def find(cls, start: Path) -> "Project":
@@ -64,7 +85,14 @@ class Project:
                     f"{pyproject}: [tool.{TABLE}] has no `package`: add the import name of "
                     'the project\'s code, e.g. package = "my_research".'
                 )
-            return cls(folder, table["package"], table.get("train", DEFAULT_TRAIN))
+            keys = {field.name.replace("_", "-") for field in fields(cls)} - {"root"}
+            unknown = sorted(set(table) - keys)
+            if unknown:
+                raise UserError(
+                    f"{pyproject}: [tool.{TABLE}] has unknown keys {', '.join(unknown)}; "
+                    f"the known ones are {', '.join(sorted(keys))}."
+                )
+            return cls(folder, **{key.replace("-", "_"): value for key, value in table.items()})
         raise UserError(
             f"no pyproject.toml with a [tool.{TABLE}] table in {start} or above: run this "
             f"inside a project that declares itself (see research-rigor's README)."
@@ -73,6 +101,33 @@ class Project:
     @property
     def train_script(self) -> Path:
         return self.root / self.train
+
+    @property
+    def config_dir(self) -> Path:
+        return (self.root / self.config).parent
+
+    @property
+    def config_name(self) -> str:
+        return Path(self.config).stem
+
+    @property
+    def metric_version_ref(self) -> str:
+        return self.metric_version or f"{self.package}.metrics:METRIC_VERSION"
+
+    @property
+    def build_model_ref(self) -> str:
+        return self.build_model or f"{self.package}.model:build_model"
+
+    def options(self, group: str) -> list[str]:
+        """The options of a config group: <config dir>/<group>/*.yaml."""
+        if not group:
+            return []
+        return sorted(path.stem for path in (self.config_dir / group).glob("*.yaml"))
+
+    def overrides(self, mode: str, profile: str | None) -> list[str]:
+        """The command-line overrides that select a mode and a profile."""
+        chosen = [f"{self.modes}={mode}"]
+        return chosen + ([f"+{self.profiles}={profile}"] if profile else [])
 
     def code_location(self) -> Path | None:
         """Where Python imports the project's package from, or None if it cannot."""
@@ -109,3 +164,15 @@ class Project:
                 f"{location}: the run would record one commit and train another's code. "
                 f"Run `pip install -e {self.root}` (or give each checkout its own environment)."
             )
+
+
+def load(reference: str) -> Any:
+    """The object a "module:name" (or "module:Class.attribute") reference names."""
+    module, _, name = reference.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in name.split("."):
+        found = getattr(found, part)
+    return found
+
+
+ModelBuilder = Callable[[Any, Any], Any]  # (composed config, set-up datamodule) -> LightningModule

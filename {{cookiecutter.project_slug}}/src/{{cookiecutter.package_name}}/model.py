@@ -133,3 +133,9 @@ class Classifier(L.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+
+
+def build_model(cfg: DictConfig, data: Any) -> Classifier:
+    """The classifier a composed config trains on a set-up datamodule: what train.py builds,
+    and what research-rigor's behaviour fingerprints build (`build-model` in pyproject.toml)."""
+    return Classifier.from_config(cfg.model, data.input_shape, data.num_classes)

@@ -1,7 +1,7 @@
 """Which modes a change moves, in config or in behaviour: the ones to re-run before merging.
 
 A change meant for one backbone can move others through shared code. Each side's modes
-are measured by the same instrument, this tree's `behaviour` module: every mode and
+are measured by the same instrument, research-rigor's `behaviour` module: every mode and
 profile's resolved config, and the fingerprint of its first seeded optimizer steps. A mode
 whose config or fingerprint differs between the sides is affected, and its numbers from
 before the change no longer describe it.
@@ -13,17 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from research_rigor import behaviour
 from research_rigor.errors import UserError
 
-from {{ cookiecutter.package_name }} import behaviour
 from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
 from {{ cookiecutter.package_name }}.experiments.output import Table
 from {{ cookiecutter.package_name }}.experiments.runs import Run, Variant, python_in
 
-# Runs this tree's behaviour module as a script against another checkout's package.
-RUN_INSTRUMENT = (
-    "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
-)
 SHOWN_KEYS = 3  # changed config keys listed per row, then a count
 SHOWN_ERROR_LINES = 5
 
@@ -50,9 +46,8 @@ def measure(code_dir: Path) -> dict[str, Any]:
         out = Path(scratch) / "measured.json"
         done = python_in(
             code_dir,
-            "-c",
-            RUN_INSTRUMENT,
-            behaviour.__file__,
+            "-m",
+            behaviour.__name__,
             "show",
             "--root",
             str(code_dir),
