@@ -89,17 +89,17 @@ BYTE_HASHING = (  # the data version before DVC's hashes: SHA-256 of every file'
     "    digest.update(path.read_bytes())\n"
     "print(time.perf_counter() - started)\n"
 )
-DATA_VERSION = (  # the project's own: provenance.data_version; a 4th argument sets its threshold
+DATA_VERSION = (  # research_rigor.provenance.data_version; a 4th argument sets its threshold
     "import sys, time\n"
     "from pathlib import Path\n"
-    f"from {PACKAGE} import provenance\n"
+    "from research_rigor import provenance\n"
     "if len(sys.argv) > 4:\n"
     "    provenance.DVC_STATE_MIN_BYTES = int(sys.argv[4])\n"
     "started = time.perf_counter()\n"
     "provenance.data_version(*map(Path, sys.argv[1:4]))\n"
     "print(time.perf_counter() - started)\n"
 )
-THRESHOLD = f"from {PACKAGE} import provenance\nprint(provenance.DVC_STATE_MIN_BYTES)"
+THRESHOLD = "from research_rigor import provenance\nprint(provenance.DVC_STATE_MIN_BYTES)"
 NEVER = str(2**62)  # a threshold no dataset reaches: every byte is read, as for untracked data
 
 PEAK_RSS = (  # runs a command and prints its largest process's peak resident memory in bytes

@@ -62,10 +62,16 @@ def commit_change(repo: Path, branch: str, path: str, old: str, new: str) -> Non
 
 
 def tool(repo: Path, *args: str, check: bool = True):
-    """`python -m <package>.experiments ...` with the copy's code first on the path."""
+    """`research-rigor ...` with the copy's code first on the path."""
     env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(repo / "src"), "COLUMNS": "120"}
-    command = [sys.executable, "-m", f"{PACKAGE}.experiments", *args]
+    command = [sys.executable, "-m", "research_rigor", *args]
     return run(command, repo, check=check, env=env)
+
+
+def report(repo: Path, *args: str):
+    """`python -m <package>.report ...`, the project's own report, from the copy's code."""
+    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(repo / "src"), "COLUMNS": "120"}
+    return run([sys.executable, "-m", f"{PACKAGE}.report", *args], repo, env=env)
 
 
 def train(repo: Path, *args: str):
@@ -219,7 +225,7 @@ def test_seeds_run_in_parallel_through_hydras_joblib_launcher(repo):
 def test_report_writes_the_plots_and_a_bias_variance_table(repo, compared):
     out, _ = compared
     sweep = out / "experiment"
-    done = tool(repo, "report", str(sweep))
+    done = report(repo, str(sweep))
     assert "avoidable bias" in done.stdout and "Diagnosis:" in done.stdout
     result = json.loads((sweep / "report.json").read_text())
     assert len(result["runs"]) == int(SEEDS)
@@ -240,7 +246,7 @@ def test_report_adds_its_figures_to_the_runs_own_wandb_run(repo):
     train(repo, "+profile=fast", "logger.mode=offline")  # no W&B login here: an offline run
     (run_dir,) = set((repo / "outputs" / "runs").glob("*")) - before
     run_id = (run_dir / "wandb_run_id").read_text().strip()  # tracking.RUN_ID_FILE
-    done = tool(repo, "report", str(run_dir), "--wandb")
+    done = report(repo, str(run_dir), "--wandb")
     assert "logged to 1 of 1" in done.stdout
     media = run_dir.glob(f"wandb/offline-run-*-{run_id}/files/media/images/report/*.png")
     assert {path.name.split("_0_")[0] for path in media} == {

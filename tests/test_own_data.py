@@ -149,7 +149,7 @@ def test_the_section_shows_the_whole_path(installed_project):
         "pytest",
         f"dvc exp run -S data={NAME}",
         "python evaluate.py",
-        f"python -m {PACKAGE}.experiments report",
+        f"python -m {PACKAGE}.report",
     ]
     positions = [
         next(i for i, command in enumerate(commands) if command.startswith(prefix))
@@ -219,7 +219,7 @@ def test_evaluate_reproduces_the_runs_test_metric(project, steps):
 
 
 def test_report_measures_against_the_datasets_goal_error(project, steps):
-    (reported,) = step(steps, f"python -m {PACKAGE}.experiments report")
+    (reported,) = step(steps, f"python -m {PACKAGE}.report")
     assert "avoidable bias" in reported.done.stdout
     target = project / reported.words[-1]
     config = yaml.safe_load((project / "configs" / "data" / f"{NAME}.yaml").read_text())

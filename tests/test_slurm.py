@@ -165,7 +165,7 @@ def test_experiments_seeds_on_slurm_give_the_local_numbers(repo, cluster, tmp_pa
     results = {}
     for where, launcher in (("local", ()), ("slurm", ON_LOCAL_CLUSTER)):
         out = tmp_path / where
-        command = [sys.executable, "-m", f"{PACKAGE}.experiments", "seeds", "--seeds", "2"]
+        command = [sys.executable, "-m", "research_rigor", "seeds", "--seeds", "2"]
         common = ["--common", "logger.mode=disabled", *launcher]
         run([*command, "--out", str(out), *common], repo, env=environment(repo, cluster))
         results[where] = json.loads((out / "seeds.json").read_text())

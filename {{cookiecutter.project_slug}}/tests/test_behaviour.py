@@ -118,7 +118,7 @@ def branches(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def affected(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", f"{PROJECT.package}.experiments", "affected", *args], repo)
+    return run([sys.executable, "-m", "research_rigor", "affected", *args], repo)
 
 
 @pytest.mark.slow

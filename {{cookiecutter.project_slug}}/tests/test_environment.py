@@ -10,13 +10,15 @@ from typing import Any
 import torch
 from packaging.version import Version
 from research_rigor import provenance
+from research_rigor.experiments import compare
+from research_rigor.experiments.environments import DIGEST_SHOWN
+from research_rigor.experiments.runs import Plan, Run, Variant
+from research_rigor.project import Project
 from research_rigor.run_dirs import COMPLETED, METRICS_FILE
 
-from {{ cookiecutter.package_name }}.experiments import compare
-from {{ cookiecutter.package_name }}.experiments.environments import DIGEST_SHOWN
-from {{ cookiecutter.package_name }}.experiments.runs import Plan, Run, Variant
 from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION, MONITOR, REPORTED
 
+PROJECT = Project.find(Path(__file__))
 SEEDS = (0, 1, 2)
 CHANGED_PACKAGE = "numpy"
 OTHER_VERSION = "0.0.1"
@@ -66,7 +68,7 @@ def write_run(directory: Path, seed: int, environment: dict[str, Any]) -> Run:
     record |= {"seed": seed, "environment": environment, **versions}
     (directory / METRICS_FILE).write_text(json.dumps(metrics))
     (directory / provenance.RECORD_FILE).write_text(json.dumps(record))
-    return Run.load(directory)
+    return Run.load(directory, PROJECT)
 
 
 def what_ran(tmp_path: Path, baseline_env: dict, experiment_env: dict):
@@ -75,7 +77,7 @@ def what_ran(tmp_path: Path, baseline_env: dict, experiment_env: dict):
         "experiment": [write_run(tmp_path / "e" / str(s), s, experiment_env) for s in SEEDS],
     }
     variants = [Variant("baseline", "main"), Variant("experiment", "exp/change")]
-    return compare.what_ran("compare", variants, results, Plan(SEEDS, "fast"))
+    return compare.what_ran("compare", variants, results, Plan(PROJECT, SEEDS, "fast"))
 
 
 def test_compare_marks_sides_whose_environments_differ_by_one_package(tmp_path):

@@ -12,7 +12,20 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+from research_rigor import cli
 from research_rigor.errors import UserError
+from research_rigor.experiments import compare, output
+from research_rigor.experiments.compare import (
+    IncomparableError,
+    against_baseline,
+    check_comparable,
+    tables,
+    with_margin,
+)
+from research_rigor.experiments.diagnosis import Errors
+from research_rigor.experiments.runs import Plan, Run, Variant, parse_change
+from research_rigor.experiments.shadow import shadowing_notes
+from research_rigor.project import Project
 from research_rigor.provenance import RECORD_FILE
 from research_rigor.run_dirs import COMPLETED, METRICS_FILE
 from research_rigor.stats import (
@@ -24,22 +37,12 @@ from research_rigor.stats import (
 )
 from rich.console import Console
 
-from {{ cookiecutter.package_name }}.experiments import cli, compare, output
-from {{ cookiecutter.package_name }}.experiments.compare import (
-    IncomparableError,
-    against_baseline,
-    check_comparable,
-    tables,
-    with_margin,
-)
-from {{ cookiecutter.package_name }}.experiments.diagnosis import Errors
-from {{ cookiecutter.package_name }}.experiments.runs import Plan, Run, Variant, parse_change
-from {{ cookiecutter.package_name }}.experiments.shadow import shadowing_notes
 from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION, MONITOR, REPORTED
 
 from .conftest import CONFIG_DIR, ROOT
 from .project_copy import GIT_IDENTITY, committed_copy, git, run
 
+PROJECT = Project.find(ROOT)
 NOISY = (0.90, 0.95, 0.92)
 BASELINE = (0.90, 0.91, 0.92, 0.905, 0.915)
 BETTER = (0.95, 0.96, 0.955, 0.965, 0.95)
@@ -82,7 +85,7 @@ def write_run(
     record["config"] = {"data": data_config or {}}
     (directory / METRICS_FILE).write_text(json.dumps(metrics))
     (directory / RECORD_FILE).write_text(json.dumps({**record, **versions}))
-    return Run.load(directory)
+    return Run.load(directory, PROJECT)
 
 
 def documented_example() -> tuple[list[list[str]], dict]:
@@ -111,7 +114,9 @@ def test_the_readmes_example_output_has_the_columns_and_keys_the_code_prints(tmp
     variants = [Variant("baseline", "main"), Variant("experiment", "exp/dropout")]
     testing = Analysis(effect=effect)
     comparisons = against_baseline(variants, results, testing)
-    shown = tables("compare", variants, results, comparisons, Plan((0, 1, 2), "fast"), testing)
+    shown = tables(
+        "compare", variants, results, comparisons, Plan(PROJECT, (0, 1, 2), "fast"), testing
+    )
     assert headers == [shown[1].columns, shown[2].columns]
     assert documented.keys() == comparisons["experiment"].as_dict(effect).keys()
     # One run's numbers: the JSON rounds to what the table shows.
@@ -156,7 +161,9 @@ def test_a_margin_from_the_data_config_gives_the_no_regression_verdicts(tmp_path
     comparisons = against_baseline(variants, results, testing)
     assert comparisons["harmless"].verdict is Verdict.NON_INFERIOR
     assert comparisons["harmful"].verdict is Verdict.WORSE
-    scored = tables("shadow", variants, results, comparisons, Plan((0, 1), "fast"), testing)[1]
+    scored = tables(
+        "shadow", variants, results, comparisons, Plan(PROJECT, (0, 1), "fast"), testing
+    )[1]
     assert scored.columns[2:5] == ["Δ [95% CI]", "p non-inf.", "p equiv."]  # 1 - 2 alpha/2
     assert "harmful: worse" in scored.notes and any("]" in note for note in scored.notes)
     # --margin overrides the data config's
@@ -176,7 +183,9 @@ def test_an_80_column_log_shows_every_verdict_name_and_number_whole(tmp_path, mo
     variants = [Variant("baseline", "main"), Variant("experiment-long-name", "exp/dropout")]
     testing = Analysis(effect=0.005, margin=margin)
     comparisons = against_baseline(variants, results, testing)
-    shown = tables("compare", variants, results, comparisons, Plan((0, 1, 2), "fast"), testing)
+    shown = tables(
+        "compare", variants, results, comparisons, Plan(PROJECT, (0, 1, 2), "fast"), testing
+    )
     log = shown_at_80_columns(monkeypatch, shown)
     assert "…" not in log and max(map(len, log.splitlines())) <= 80
     words = set(log.split())
@@ -204,7 +213,7 @@ def test_until_decided_adds_rounds_and_stops_when_decided(tmp_path, monkeypatch)
 
     monkeypatch.setattr(compare, "measure", measure)
     variants = [Variant("baseline", "main"), Variant("experiment", "exp/lr")]
-    plan = Plan((0, 1), "fast")
+    plan = Plan(PROJECT, (0, 1), "fast")
     results, trained, record = compare.until_decided(
         None, variants, plan, Analysis(), tmp_path, max_seeds=10
     )
@@ -300,11 +309,11 @@ def test_search_space_names_keys_of_the_cnn_config():
 
 # Optuna 2 (the sweeper's) on SQLAlchemy 1.4 announces SQLAlchemy 2, which is pinned out.
 @pytest.mark.filterwarnings("ignore:Deprecated API features detected")
-def test_search_study_is_created_on_disk_and_refuses_another_metric_version(tmp_path):
+def test_search_study_is_created_on_disk_and_refuses_another_metric_version(tmp_path, monkeypatch):
     import optuna  # imported here, under the filter above
+    from research_rigor.search import StudyStorage
 
-    from {{ cookiecutter.package_name }}.experiments.search import StudyStorage
-
+    monkeypatch.chdir(ROOT)  # where `python train.py -m` starts Hydra
     storage = f"sqlite:///{tmp_path / 'new-dir' / 'study.db'}"
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         overrides = ["+hparams_search=cnn_optuna", f"hydra.sweeper.storage={storage}"]
@@ -330,7 +339,7 @@ def commit(repo: Path, message: str) -> None:
 
 
 def experiments(repo: Path, *args: str, check: bool = True):
-    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.experiments", *args]
+    command = [sys.executable, "-m", "research_rigor", *args]
     return run(command, repo, check=check, OMP_NUM_THREADS=ONE_THREAD)
 
 

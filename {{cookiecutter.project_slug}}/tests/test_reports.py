@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 import torch
 from research_rigor.errors import UserError
+from research_rigor.experiments.runs import Run
+from research_rigor.project import Project
 from research_rigor.provenance import RECORD_FILE
 from research_rigor.run_dirs import COMPLETED, METRICS_FILE
 from torch.nn.functional import one_hot
 from torch.utils.data import TensorDataset
 
+from {{ cookiecutter.package_name }} import plots, report
 from {{ cookiecutter.package_name }}.evaluation import Evaluation, Predictions
-from {{ cookiecutter.package_name }}.experiments import cli, plots, report
-from {{ cookiecutter.package_name }}.experiments.runs import Run
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION, MONITOR, REPORTED
 
 from .conftest import ROOT
@@ -189,7 +190,7 @@ def recorded_run(directory: Path, data: dict) -> Run:
     record |= {"config": {"data": data}, **versions}
     (directory / METRICS_FILE).write_text(json.dumps(metrics))
     (directory / RECORD_FILE).write_text(json.dumps(record))
-    return Run.load(directory)
+    return Run.load(directory, Project.find(ROOT))
 
 
 def test_the_goal_error_is_the_datasets_own_unless_overridden(tmp_path):
@@ -209,8 +210,9 @@ def test_report_refuses_a_missing_goal_error_in_one_line_before_evaluating(tmp_p
     monkeypatch.chdir(ROOT)
     recorded_run(tmp_path / "sweep" / "0", {"data_dir": "data/flowers", "goal_error": 0.05})
     recorded_run(tmp_path / "sweep" / "1", {"data_dir": "data/flowers"})  # no checkpoint either
+    monkeypatch.setattr("sys.argv", ["report", str(tmp_path / "sweep")])
     with pytest.raises(SystemExit) as refused:
-        cli.main(["report", str(tmp_path / "sweep")])
+        report.main()
     message = str(refused.value)
     assert message.startswith("error: ") and "\n" not in message
     assert "records no goal error" in message and str(tmp_path / "sweep" / "1") in message

@@ -1,17 +1,20 @@
 """Each mode's behaviour, fingerprinted: a few seeded optimizer steps on fixed batches.
 
-The config snapshot shows which modes' configs a change touched, but not a change to shared
-code (the data protocol, the classifier, a base encoder, the trainer) that moves every mode's
+A config snapshot shows which modes' configs a change touched, but not a change to shared
+code (the data protocol, the model, a base encoder, the trainer) that moves every mode's
 numbers. This fingerprint does: from a fixed seed, each mode and profile takes `STEPS`
 optimizer steps of its own recipe (model, optimizer, trainer settings) through Lightning's
 loop on the first training samples, in order. It records the loss at every step, the norms of
 the trained weights and of their outputs on fixed validation samples, and a digest of their
 exact bytes. The recorded fingerprints are committed in `tests/behaviour.json`.
 
-After reviewing a change, re-record them; `show` writes this code's configs and fingerprints:
+The project declares its modes group, its profiles group and its model builder (a
+function of the composed config and the set-up datamodule, `build-model`); the data
+comes from the config's `data` node, built by Hydra. After reviewing a change, re-record;
+`show` writes a checkout's configs and fingerprints (the `affected` command uses it):
 
-    python -m {{ cookiecutter.package_name }}.behaviour record
-    python -m {{ cookiecutter.package_name }}.behaviour show --out measured.json
+    research-rigor behaviour record
+    python -m research_rigor.behaviour show --root <checkout> --out measured.json
 
 Determinism: the steps run on the CPU, on one thread, in double precision, with
 `torch.use_deterministic_algorithms(True)`. The same code, torch build and CPU give the same
@@ -36,10 +39,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-ROOT = Path(__file__).resolve().parents[2]  # the project root, two above this file
+from research_rigor.project import ModelBuilder, Project, load
+
 RECORD_FILE = Path("tests") / "behaviour.json"
 STEPS = 5  # enough for the optimizer, its state and the schedule to matter; a second at most
 SEED = 0
+NO_PROFILE = "default"  # the profile key of a project without a profiles group
 # Largest relative change of any recorded number that still counts as the same behaviour.
 # Measured: a 1e-13 relative change of every weight (a thousand times float64's rounding)
 # moves the numbers by 3e-11 at most; a 1% change of a learning rate or a dropout by 2e-3.
@@ -107,18 +112,20 @@ def relative_change(before: float, after: float) -> float:
     return abs(after - before) / max(abs(before), abs(after))
 
 
-def names(root: Path, group: str) -> list[str]:
-    """The options of a config group: configs/<group>/*.yaml."""
-    return sorted(path.stem for path in (root / "configs" / group).glob("*.yaml"))
+def profiles(project: Project) -> list[str]:
+    return project.options(project.profiles) or [NO_PROFILE]
 
 
-def compose(root: Path, mode: str, profile: str, overrides: tuple[str, ...] = ()) -> DictConfig:
-    """The config `python train.py mode=<mode> +profile=<profile> <overrides>` runs."""
+def compose(
+    project: Project, mode: str, profile: str, overrides: tuple[str, ...] = ()
+) -> DictConfig:
+    """The config `python <train> <modes>=<mode> +<profiles>=<profile> <overrides>` runs."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(root / "configs"), version_base="1.3"):
-        return hydra_compose("train", overrides=[f"mode={mode}", f"+profile={profile}", *overrides])
+    chosen = project.overrides(mode, None if profile == NO_PROFILE else profile)
+    with initialize_config_dir(config_dir=str(project.config_dir), version_base="1.3"):
+        return hydra_compose(project.config_name, overrides=[*chosen, *overrides])
 
 
 def experiment_config(cfg: DictConfig) -> dict[str, Any]:
@@ -151,14 +158,12 @@ def deterministic() -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
-def fingerprint(cfg: DictConfig) -> Fingerprint:
+def fingerprint(cfg: DictConfig, build_model: ModelBuilder) -> Fingerprint:
     """`STEPS` optimizer steps of the config's recipe from `SEED`, through Lightning's loop."""
     import lightning as L
     import torch
     from hydra.utils import instantiate
     from torch.utils.data import DataLoader, Subset
-
-    from {{ cookiecutter.package_name }}.model import Classifier
 
     class RecordLoss(L.Callback):
         def __init__(self) -> None:
@@ -176,7 +181,7 @@ def fingerprint(cfg: DictConfig) -> Fingerprint:
         train = data.train_dataloader().dataset
         steps = DataLoader(Subset(train, range(STEPS * batch_size)), batch_size=batch_size)
         probe = next(iter(DataLoader(data.val_dataloader().dataset, batch_size=batch_size)))[0]
-        model = Classifier.from_config(cfg.model, data.input_shape, data.num_classes)
+        model = build_model(cfg, data)
         recorder = RecordLoss()
         trainer = L.Trainer(
             **{
@@ -209,15 +214,16 @@ def fingerprint(cfg: DictConfig) -> Fingerprint:
         )
 
 
-def measure(root: Path, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Every mode x profile of the project at `root`: its config and its fingerprint."""
+def measure(project: Project, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every mode x profile of the project: its config and its fingerprint."""
+    build_model = load(project.build_model_ref)
     measured: dict[str, Any] = {}
-    for mode in names(root, "mode"):
-        for profile in names(root, "profile"):
-            cfg = compose(root, mode, profile, overrides)
+    for mode in project.options(project.modes):
+        for profile in profiles(project):
+            cfg = compose(project, mode, profile, overrides)
             measured.setdefault(mode, {})[profile] = {
                 "config": experiment_config(cfg),
-                "fingerprint": asdict(fingerprint(cfg)),
+                "fingerprint": asdict(fingerprint(cfg, build_model)),
             }
     return measured
 
@@ -231,23 +237,23 @@ def environment() -> dict[str, str]:
     }
 
 
-def read_record(root: Path = ROOT) -> dict[str, Any]:
-    return json.loads((root / RECORD_FILE).read_text())
+def read_record(project: Project) -> dict[str, Any]:
+    return json.loads((project.root / RECORD_FILE).read_text())
 
 
-def recorded(root: Path = ROOT) -> dict[str, dict[str, Fingerprint]]:
+def recorded(project: Project) -> dict[str, dict[str, Fingerprint]]:
     """The committed fingerprints, by mode and profile."""
     return {
-        mode: {profile: Fingerprint.from_dict(found) for profile, found in profiles.items()}
-        for mode, profiles in read_record(root)["modes"].items()
+        mode: {profile: Fingerprint.from_dict(found) for profile, found in by_profile.items()}
+        for mode, by_profile in read_record(project)["modes"].items()
     }
 
 
-def record(root: Path = ROOT) -> Path:
+def record(project: Project) -> Path:
     """Write every mode's fingerprint to `tests/behaviour.json`, for review and commit."""
     fingerprints = {
-        mode: {profile: measured["fingerprint"] for profile, measured in profiles.items()}
-        for mode, profiles in measure(root).items()
+        mode: {profile: measured["fingerprint"] for profile, measured in by_profile.items()}
+        for mode, by_profile in measure(project).items()
     }
     payload = {
         "steps": STEPS,
@@ -256,25 +262,33 @@ def record(root: Path = ROOT) -> Path:
         "recorded_with": environment(),
         "modes": fingerprints,
     }
-    path = root / RECORD_FILE
+    path = project.root / RECORD_FILE
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {__name__}", description=__doc__.splitlines()[0]
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="action", required=True)
     commands.add_parser("record", help=f"re-record {RECORD_FILE} (review the diff, then commit)")
-    show = commands.add_parser("show", help="write this code's configs and fingerprints as JSON")
-    show.add_argument("--root", type=Path, default=ROOT, help="the project to measure")
+    show = commands.add_parser("show", help="write a checkout's configs and fingerprints as JSON")
+    show.add_argument("--root", type=Path, default=Path.cwd(), help="the checkout to measure")
     show.add_argument("--out", type=Path, required=True, help="the JSON file to write")
-    args = parser.parse_args(argv)
-    if args.command == "record":
-        print(f"recorded every mode's behaviour in {record()}: review the diff, then commit it")
+
+
+def run(project: Project, args: argparse.Namespace) -> None:
+    if args.action == "record":
+        print(f"recorded every mode's behaviour in {record(project)}: review the diff, commit it")
     else:
-        args.out.write_text(json.dumps(measure(args.root.resolve()), indent=2) + "\n")
+        measured = measure(Project.find(args.root))
+        args.out.write_text(json.dumps(measured, indent=2) + "\n")
+
+
+def main() -> None:
+    """`python -m research_rigor.behaviour`: what `affected` runs in another checkout."""
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args()
+    run(Project.find(Path.cwd()), args)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,14 @@
 """`research-rigor`: the library's commands, run inside a declared project.
 
-    research-rigor where            # the project found from here, and where its code comes from
-    research-rigor lock [--check]   # write requirements.lock, or check it matches pyproject.toml
-    research-rigor behaviour record # re-record every mode's behaviour fingerprint
+    research-rigor seeds [CHANGE...]                  # one variant over N seeds: mean, CI, MDE
+    research-rigor compare --experiment CHANGE...     # against main, re-run now: a verdict
+    research-rigor shadow --a CHANGE... --b CHANGE... # baseline, A, B, A+B
+    research-rigor affected                           # the modes a change moves: re-run them
+    research-rigor behaviour record                   # re-record every mode's fingerprint
+    research-rigor lock [--check]                     # write or check requirements.lock
+    research-rigor where                              # the project found, and its code's place
+
+A CHANGE is a git ref (a branch, a commit) and/or Hydra overrides (`key=value`).
 
 Every command finds the project once (`Project.find` from the working directory)
 and acts on that checkout; a problem that is the user's to fix is one line.
@@ -14,6 +20,7 @@ from pathlib import Path
 
 from research_rigor import __version__, behaviour, lock
 from research_rigor.errors import UserError
+from research_rigor.experiments import cli as experiments
 from research_rigor.project import Project
 
 PROGRAM = "research-rigor"
@@ -30,6 +37,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
     root.add_argument("--version", action="version", version=f"{PROGRAM} {__version__}")
     commands = root.add_subparsers(dest="command", required=True)
+    experiments.add_commands(commands)
     commands.add_parser("where", help="the project found from here, and its code's location")
     lock.add_arguments(commands.add_parser("lock", help="write or check requirements.lock"))
     behaviour.add_arguments(commands.add_parser("behaviour", help="every mode's fingerprint"))
@@ -40,7 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         project = Project.find(Path.cwd())
-        if args.command == "where":
+        if hasattr(args, "run"):  # an experiments command
+            project.check_code()  # the working tree's variants train this checkout's code
+            args.run(args, project)
+        elif args.command == "where":
             where(project)
         elif args.command == "lock":
             lock.run(project.root, args.check, args.python_version)

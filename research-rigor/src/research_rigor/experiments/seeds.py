@@ -7,14 +7,12 @@ two runs of the same code land by chance alone, and so the smallest difference
 
 from pathlib import Path
 
+from research_rigor.experiments import environments
+from research_rigor.experiments.checkouts import Checkouts
+from research_rigor.experiments.compare import DIGITS, describe_code, measure, summarize
+from research_rigor.experiments.output import Table, number, percent, save, shown
+from research_rigor.experiments.runs import Plan, Run, Variant
 from research_rigor.stats import POWER, Analysis, seeds_needed
-
-from {{ cookiecutter.package_name }}.experiments import environments
-from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
-from {{ cookiecutter.package_name }}.experiments.compare import DIGITS, describe_code, measure, summarize
-from {{ cookiecutter.package_name }}.experiments.output import Table, number, percent, save, shown
-from {{ cookiecutter.package_name }}.experiments.runs import Plan, Run, Variant
-from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
 
 
 def power_notes(runs: list[Run], testing: Analysis) -> list[str]:
@@ -38,14 +36,14 @@ def table(variant: Variant, runs: list[Run], plan: Plan, testing: Analysis) -> T
     low, high = summary.interval
     first = runs[0]
     return Table(
-        f"{variant.describe()}: {len(runs)} seeds, {plan.profile} profile",
-        ["seed", MONITOR, REPORTED, "run dir"],
+        f"{variant.describe()}: {len(runs)} seeds, {plan.profile or 'no'} profile",
+        ["seed", plan.project.monitor, plan.project.metric, "run dir"],
         [
             [str(run.seed), number(run.monitored), number(run.value), shown(run.run_dir)]
             for run in runs
         ],
         [
-            f"{REPORTED}: mean {number(summary.mean)} ± {number(summary.std)} (std), "
+            f"{plan.project.metric}: mean {number(summary.mean)} ± {number(summary.std)} (std), "
             f"{percent(summary.confidence, 0)} CI of the mean [{number(low)}, {number(high)}]",
             *power_notes(runs, testing),
             f"commit {describe_code(runs)}, metric version {first.metric_version}, "
@@ -57,10 +55,8 @@ def table(variant: Variant, runs: list[Run], plan: Plan, testing: Analysis) -> T
     )
 
 
-def run_command(
-    root: Path, variant: Variant, plan: Plan, testing: Analysis, out_dir: Path
-) -> list[Run]:
-    with Checkouts(root) as checkouts:
+def run_command(variant: Variant, plan: Plan, testing: Analysis, out_dir: Path) -> list[Run]:
+    with Checkouts(plan.project.root) as checkouts:
         runs = measure(checkouts, [variant], plan, out_dir)[variant.label]
     shown_table = table(variant, runs, plan, testing)
     shown_table.show()
@@ -68,7 +64,7 @@ def run_command(
         "variant": {"ref": variant.ref, "overrides": list(variant.overrides)},
         "profile": plan.profile,
         "common_overrides": list(plan.common),
-        "metric": REPORTED,
+        "metric": plan.project.metric,
         "summary": summarize(runs).as_dict(testing.alpha, testing.effect),
         "runs": [run.as_dict() for run in runs],
     }

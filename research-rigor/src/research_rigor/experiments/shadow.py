@@ -10,10 +10,9 @@ ref it applies to the baseline's code.
 from collections.abc import Sequence
 
 from research_rigor.errors import UserError
+from research_rigor.experiments.checkouts import Checkouts, resolve
+from research_rigor.experiments.runs import Variant, parse_change
 from research_rigor.stats import Comparison, Verdict
-
-from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts, resolve
-from {{ cookiecutter.package_name }}.experiments.runs import Variant, parse_change
 
 
 def override_key(override: str) -> str:

@@ -1,9 +1,9 @@
 """Train a variant over several seeds with Hydra multirun, and read each run's records back.
 
 A variant is code (a git ref, or the working tree) plus Hydra overrides. It is
-trained by the project's own `train.py -m seed=0,1,...` in that code's
-directory, with that code's package first on the path, so a worktree of `main`
-trains main's code even though this package is installed from the working tree.
+trained by the project's own training script (`<train> -m seed=0,1,...`) in that
+code's directory, with that code's package first on the path, so a worktree of
+`main` trains main's code even though the project is installed from the working tree.
 """
 
 import json
@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from research_rigor.errors import UserError
+from research_rigor.project import Project
 from research_rigor.provenance import RECORD_FILE
 from research_rigor.run_dirs import COMPLETED, METRICS_FILE, status
 
-from {{ cookiecutter.package_name }}.metrics import MONITOR, REPORTED
-
-TRAIN_SCRIPT = "train.py"
 LAUNCH_LOG = "launch.log"  # train.py's output for the whole sweep, next to its runs
 SHOWN_LOG_CHARS = 3000  # of a failed launch's log
 
@@ -46,8 +44,9 @@ class Variant:
 class Plan:
     """How every variant of a command is trained: the same seeds, profile and common overrides."""
 
+    project: Project  # what trains, and which numbers it reports
     seeds: tuple[int, ...]
-    profile: str
+    profile: str | None  # an option of the project's profiles group; None: no profile
     common: tuple[str, ...] = ()  # e.g. logger.mode=disabled
     allow_dirty: bool = False  # let the working tree's variants train with uncommitted changes
 
@@ -71,23 +70,27 @@ class Run:
     run_dir: Path
     metrics: dict[str, Any]
     provenance: dict[str, Any]
+    metric: str  # the key of the number the run is judged by, in metrics.json
+    monitor: str  # the key of the number that selected its best checkpoint
 
     @classmethod
-    def load(cls, run_dir: Path) -> "Run":
+    def load(cls, run_dir: Path, project: Project) -> "Run":
         return cls(
             run_dir=run_dir.resolve(),
             metrics=json.loads((run_dir / METRICS_FILE).read_text()),
             provenance=json.loads((run_dir / RECORD_FILE).read_text()),
+            metric=project.metric,
+            monitor=project.monitor,
         )
 
     @property
     def value(self) -> float:
         """The single number the run is judged by."""
-        return float(self.metrics[REPORTED])
+        return float(self.metrics[self.metric])
 
     @property
     def monitored(self) -> float:
-        return float(self.metrics[MONITOR])
+        return float(self.metrics[self.monitor])
 
     @property
     def seed(self) -> int:
@@ -126,8 +129,8 @@ class Run:
         return {
             "run_dir": str(self.run_dir),
             "seed": self.seed,
-            REPORTED: self.value,
-            MONITOR: self.monitored,
+            self.metric: self.value,
+            self.monitor: self.monitored,
             "git_commit": self.git_commit,
             "git_dirty": self.git_dirty,
             "metric_version": self.metric_version,
@@ -137,10 +140,11 @@ class Run:
         }
 
 
-def find_runs(directory: Path) -> list[Run]:
+def find_runs(directory: Path, project: Project) -> list[Run]:
     """Every completed run under a directory (a run, a sweep, an experiments output), by seed."""
     records = sorted(directory.rglob(RECORD_FILE))
-    found = [Run.load(path.parent) for path in records if status(path.parent) == COMPLETED]
+    completed = [path.parent for path in records if status(path.parent) == COMPLETED]
+    found = [Run.load(run_dir, project) for run_dir in completed]
     return sorted(found, key=lambda run: (str(run.run_dir.parent), run.seed))
 
 
@@ -156,14 +160,15 @@ def quoted(path: Path) -> str:
 
 
 def train_seeds(code_dir: Path, variant: Variant, plan: Plan, sweep_dir: Path) -> list[Run]:
-    """`python train.py -m seed=...` in `code_dir`; the runs land in `sweep_dir`."""
+    """`python <train> -m seed=...` in `code_dir`; the runs land in `sweep_dir`."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
+    profile = [f"+{plan.project.profiles}={plan.profile}"] if plan.profile else []
     command = [
         sys.executable,
-        TRAIN_SCRIPT,
+        plan.project.train,
         "--multirun",
         f"seed={','.join(str(seed) for seed in plan.seeds)}",
-        f"+profile={plan.profile}",
+        *profile,
         f"hydra.sweep.dir='{quoted(sweep_dir)}'",
         *variant.overrides,
         *plan.common,
@@ -179,7 +184,7 @@ def train_seeds(code_dir: Path, variant: Variant, plan: Plan, sweep_dir: Path) -
             stderr=subprocess.STDOUT,
             check=False,
         )
-    runs = find_runs(sweep_dir)
+    runs = find_runs(sweep_dir, plan.project)
     if done.returncode != 0 or len(runs) != len(plan.seeds):
         raise UserError(
             f"training {variant.label} failed ({len(runs)} of {len(plan.seeds)} runs finished); "
@@ -201,9 +206,10 @@ def python_in(code_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def metric_version_of(code_dir: Path) -> int:
-    """The METRIC_VERSION a checkout's code declares (cheap: metrics.py loads no torch)."""
-    package = __name__.split(".")[0]
-    done = python_in(code_dir, "-c", f"from {package}.metrics import METRIC_VERSION as v; print(v)")
+    """The metric version a checkout's code declares (`metric-version` in its declaration)."""
+    reference = Project.find(code_dir).metric_version_ref
+    read = f"from research_rigor.project import load; print(load({reference!r}))"
+    done = python_in(code_dir, "-c", read)
     if done.returncode != 0:
         raise UserError(f"could not read the metric version of {code_dir}: {done.stderr.strip()}")
     return int(done.stdout)

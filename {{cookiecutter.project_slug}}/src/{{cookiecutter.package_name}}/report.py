@@ -1,5 +1,7 @@
 """Reports worth looking at: the bias/variance table and the plots, for a run or a group.
 
+    python -m {{ cookiecutter.package_name }}.report RUN_DIR...   # a run, or a folder of runs
+
 Each run's best checkpoint is evaluated on train, val and test with
 `evaluation.py` (the module behind the DVC `evaluate` stage, Lightning's test loop and
 the model's own test step); the errors fill
@@ -9,6 +11,8 @@ The goal error is the dataset's own (`goal_error` in its data config, recorded
 with the run); the figures name the dataset's classes and show its images as stored.
 """
 
+import argparse
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +21,13 @@ import numpy as np
 import torch
 from research_rigor import provenance
 from research_rigor.errors import UserError
+from research_rigor.experiments import output
+from research_rigor.experiments.diagnosis import DEFAULT_TOLERANCE, Errors
+from research_rigor.experiments.output import Table, commit, percent, shown
+from research_rigor.experiments.runs import Run, find_runs
+from research_rigor.project import Project
 
-from {{ cookiecutter.package_name }}.experiments import plots
-from {{ cookiecutter.package_name }}.experiments.diagnosis import Errors
-from {{ cookiecutter.package_name }}.experiments.output import Table, commit, percent, shown
-from {{ cookiecutter.package_name }}.experiments.runs import Run, find_runs
+from {{ cookiecutter.package_name }} import plots
 from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION
 
 REPORT_DIR = "report"  # inside each run directory
@@ -165,13 +171,75 @@ def group_table(directory: Path, reports: list[RunReport], tolerance: float) -> 
     return Table(f"Bias/variance: {directory}", ["error", *columns], rows, notes)
 
 
-def group_runs(paths: list[Path]) -> dict[Path, list[Run]]:
+def group_runs(paths: list[Path], project: Project) -> dict[Path, list[Run]]:
     """The runs under each path, grouped by the directory that holds them."""
     groups: dict[Path, list[Run]] = defaultdict(list)
     for path in paths:
-        runs = find_runs(path)
+        runs = find_runs(path, project)
         if not runs:
             raise UserError(f"no run (provenance.json + metrics.json) under {path}.")
         for run in runs:
             groups[run.run_dir.parent].append(run)
     return dict(groups)
+
+
+def report(args: argparse.Namespace, project: Project) -> None:
+    groups = group_runs(args.runs, project)
+    # every run's goal error before the first evaluation, so a missing one stops at once
+    goals = {run.run_dir: goal_error(run, args.goal_error) for g in groups.values() for run in g}
+    for directory, runs in groups.items():
+        reports = [evaluate_run(run, goals[run.run_dir]) for run in runs]
+        table = group_table(directory, reports, args.tolerance)
+        if args.wandb:
+            logged = [log_to_wandb(r, args.tolerance) for r in reports]
+            table.notes.append(
+                f"W&B: logged to {sum(mode is not None for mode in logged)} of {len(reports)} "
+                "runs' own W&B runs (the others were trained without W&B)."
+            )
+        table.show()
+        data = {
+            "runs": [
+                {
+                    **r.run.as_dict(),
+                    "errors": r.errors.as_dict(args.tolerance),
+                    "figures": [str(path) for path in r.figures],
+                }
+                for r in reports
+            ],
+        }
+        if len(reports) > 1:
+            data["mean"] = mean_errors(reports).as_dict(args.tolerance)
+        where = directory if len(reports) > 1 else runs[0].run_dir / REPORT_DIR
+        output.save(where, "report", "Report", [table], data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__)
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories or directories of runs")
+    parser.add_argument(
+        "--goal-error",
+        type=float,
+        default=None,
+        help="the error to aim for, e.g. human-level (default: the `goal_error` of the "
+        "run's data config, configs/data/<name>.yaml)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help=f"gaps up to this are fine (default {DEFAULT_TOLERANCE})",
+    )
+    parser.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the figures and errors to each run's own W&B run (resumed by id)",
+    )
+    args = parser.parse_args()
+    try:
+        report(args, Project.find(Path.cwd()))
+    except UserError as error:  # the user's to fix: one line, no traceback
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()

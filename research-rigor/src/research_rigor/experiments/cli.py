@@ -1,11 +1,19 @@
-"""The experiment tools' command line: seeds, compare, shadow, report (see the README)."""
+"""The experiment tools' commands: seeds, compare, shadow, affected (`research-rigor <command>`).
+
+Every command runs in a declared project (see `research_rigor.project`) and trains it
+with its own training script; see the project's README for examples.
+"""
 
 import argparse
-import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from research_rigor.errors import UserError
+from research_rigor.experiments import affected, compare, output, seeds, shadow
+from research_rigor.experiments.checkouts import Checkouts, resolve
+from research_rigor.experiments.runs import Plan, Variant, parse_change
+from research_rigor.project import Project
 from research_rigor.stats import (
     DEFAULT_ALPHA,
     MIN_SEEDS,
@@ -14,23 +22,10 @@ from research_rigor.stats import (
     seeds_needed,
 )
 
-from {{ cookiecutter.package_name }}.experiments import affected, compare, output, seeds, shadow
-from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts, resolve
-from {{ cookiecutter.package_name }}.experiments.diagnosis import DEFAULT_TOLERANCE
-from {{ cookiecutter.package_name }}.experiments.runs import TRAIN_SCRIPT, Plan, Variant, parse_change
-
 DEFAULT_SEEDS = 5
 DEFAULT_PROFILE = "fast"  # screening; confirm verdicts with --profile full
 OUTPUT_ROOT = Path("outputs") / "experiments"
 CHANGE_HELP = "a git ref and/or Hydra overrides (key=value)"
-
-
-def project_root() -> Path:
-    """Commands run from the project root, like train.py."""
-    root = Path.cwd()
-    if not (root / TRAIN_SCRIPT).is_file():
-        raise UserError(f"run this from the project root (the directory with {TRAIN_SCRIPT}).")
-    return root
 
 
 def out_dir(args: argparse.Namespace, root: Path) -> Path:
@@ -39,10 +34,15 @@ def out_dir(args: argparse.Namespace, root: Path) -> Path:
     return (args.out or root / OUTPUT_ROOT / f"{stamp}_{args.command}").resolve()
 
 
-def plan_of(args: argparse.Namespace) -> Plan:
+def plan_of(args: argparse.Namespace, project: Project) -> Plan:
     if args.seeds < MIN_SEEDS:
         raise UserError(f"--seeds {args.seeds}: at least {MIN_SEEDS} are needed for a spread.")
-    return Plan(tuple(range(args.seeds)), args.profile, tuple(args.common), args.allow_dirty)
+    profiles = project.options(project.profiles)
+    if profiles and args.profile not in profiles:
+        raise UserError(f"--profile {args.profile}: choose one of {', '.join(profiles)}.")
+    profile = args.profile if profiles else None
+    seeds = tuple(range(args.seeds))
+    return Plan(project, seeds, profile, tuple(args.common), args.allow_dirty)
 
 
 def testing_of(args: argparse.Namespace) -> Analysis:
@@ -86,13 +86,14 @@ def budget_of(args: argparse.Namespace) -> int | None:
     return args.max_seeds
 
 
-def run_seeds(args: argparse.Namespace, root: Path) -> None:
+def run_seeds(args: argparse.Namespace, project: Project) -> None:
     ref, overrides = parse_change(args.change)
     variant = Variant("seeds", ref, overrides)
-    seeds.run_command(root, variant, plan_of(args), testing_of(args), out_dir(args, root))
+    plan = plan_of(args, project)
+    seeds.run_command(variant, plan, testing_of(args), out_dir(args, project.root))
 
 
-def run_compare(args: argparse.Namespace, root: Path) -> None:
+def run_compare(args: argparse.Namespace, project: Project) -> None:
     def build(checkouts: Checkouts) -> list[Variant]:
         base_ref, base_overrides = parse_change(args.baseline)
         ref, overrides = parse_change(args.experiment)
@@ -101,28 +102,27 @@ def run_compare(args: argparse.Namespace, root: Path) -> None:
             Variant("experiment", ref, overrides),
         ]
 
-    plan, testing, budget = plan_of(args), testing_of(args), budget_of(args)
-    compare.run_command(
-        "compare", root, build, plan, testing, out_dir(args, root), max_seeds=budget
-    )
+    plan, testing, budget = plan_of(args, project), testing_of(args), budget_of(args)
+    destination = out_dir(args, project.root)
+    compare.run_command("compare", build, plan, testing, destination, max_seeds=budget)
 
 
-def run_shadow(args: argparse.Namespace, root: Path) -> None:
+def run_shadow(args: argparse.Namespace, project: Project) -> None:
     def build(checkouts: Checkouts) -> list[Variant]:
         return shadow.variants(checkouts, args.baseline, args.a, args.b)
 
     compare.run_command(
         "shadow",
-        root,
         build,
-        plan_of(args),
+        plan_of(args, project),
         testing_of(args),
-        out_dir(args, root),
+        out_dir(args, project.root),
         more_notes=shadow.shadowing_notes,
     )
 
 
-def run_affected(args: argparse.Namespace, root: Path) -> None:
+def run_affected(args: argparse.Namespace, project: Project) -> None:
+    root = project.root
     with Checkouts(root) as checkouts:
         changes = affected.between(checkouts, args.against, args.ref)
         against_commit = resolve(root, args.against)
@@ -139,49 +139,8 @@ def run_affected(args: argparse.Namespace, root: Path) -> None:
     output.save(out_dir(args, root), "affected", title, [shown], data)
 
 
-def run_report(args: argparse.Namespace, root: Path) -> None:
-    # torch and matplotlib load only when reporting
-    from {{ cookiecutter.package_name }}.experiments import report
-
-    groups = report.group_runs(args.runs)
-    # every run's goal error before the first evaluation, so a missing one stops at once
-    goals = {
-        run.run_dir: report.goal_error(run, args.goal_error) for g in groups.values() for run in g
-    }
-    for directory, runs in groups.items():
-        reports = [report.evaluate_run(run, goals[run.run_dir]) for run in runs]
-        table = report.group_table(directory, reports, args.tolerance)
-        if args.wandb:
-            logged = [report.log_to_wandb(r, args.tolerance) for r in reports]
-            table.notes.append(
-                f"W&B: logged to {sum(mode is not None for mode in logged)} of {len(reports)} "
-                "runs' own W&B runs (the others were trained without W&B)."
-            )
-        table.show()
-        data = {
-            "runs": [
-                {
-                    **r.run.as_dict(),
-                    "errors": r.errors.as_dict(args.tolerance),
-                    "figures": [str(path) for path in r.figures],
-                }
-                for r in reports
-            ],
-        }
-        if len(reports) > 1:
-            data["mean"] = report.mean_errors(reports).as_dict(args.tolerance)
-        where = directory if len(reports) > 1 else runs[0].run_dir / report.REPORT_DIR
-        output.save(where, "report", "Report", [table], data)
-
-
-def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(
-        prog=f"python -m {__package__}",
-        description="Several seeds and a t-test, the baseline re-run from main, A / B / A+B, "
-        "and reports. Run from the project root.",
-    )
-    commands = main.add_subparsers(dest="command", required=True)
-
+def add_commands(commands: Any) -> None:  # argparse's subparsers action (a private type)
+    """seeds, compare, shadow and affected, each with `run(args, project)` as its default."""
     training = argparse.ArgumentParser(add_help=False)
     training.add_argument(
         "--seeds",
@@ -190,7 +149,9 @@ def parser() -> argparse.ArgumentParser:
         help=f"seeds per variant (default {DEFAULT_SEEDS})",
     )
     training.add_argument(
-        "--profile", default=DEFAULT_PROFILE, help=f"fast or full (default {DEFAULT_PROFILE})"
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help=f"an option of the project's profiles group (default {DEFAULT_PROFILE})",
     )
     training.add_argument(
         "--common", nargs="+", default=[], metavar="OVERRIDE", help="Hydra overrides for every run"
@@ -286,32 +247,6 @@ def parser() -> argparse.ArgumentParser:
     )
     shadowing.set_defaults(run=run_shadow)
 
-    reporting = commands.add_parser(
-        "report", help="bias/variance table and plots for runs (a run dir, a sweep, an output)"
-    )
-    reporting.add_argument(
-        "runs", nargs="+", type=Path, help="run directories or directories of runs"
-    )
-    reporting.add_argument(
-        "--goal-error",
-        type=float,
-        default=None,
-        help="the error to aim for, e.g. human-level (default: the `goal_error` of the "
-        "run's data config, configs/data/<name>.yaml)",
-    )
-    reporting.add_argument(
-        "--tolerance",
-        type=float,
-        default=DEFAULT_TOLERANCE,
-        help=f"gaps up to this are fine (default {DEFAULT_TOLERANCE})",
-    )
-    reporting.add_argument(
-        "--wandb",
-        action="store_true",
-        help="also log the figures and errors to each run's own W&B run (resumed by id)",
-    )
-    reporting.set_defaults(run=run_report)
-
     affecting = commands.add_parser(
         "affected",
         help="which modes' config or behaviour a change moves: the ones to re-run",
@@ -327,12 +262,3 @@ def parser() -> argparse.ArgumentParser:
     )
     affecting.add_argument("--out", type=Path, help=f"output directory (default {OUTPUT_ROOT}/...)")
     affecting.set_defaults(run=run_affected)
-    return main
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
-    try:
-        args.run(args, project_root())
-    except UserError as error:  # the user's to fix: one message, no traceback
-        sys.exit(f"error: {error}")

@@ -19,6 +19,25 @@ from pathlib import Path
 from research_rigor import provenance
 from research_rigor.equivalence import LEGEND
 from research_rigor.errors import UserError
+from research_rigor.experiments import affected, environments
+from research_rigor.experiments.checkouts import Checkouts
+from research_rigor.experiments.output import (
+    Table,
+    commit,
+    console,
+    number,
+    p_value,
+    percent,
+    save,
+    signed,
+)
+from research_rigor.experiments.runs import (
+    Plan,
+    Run,
+    Variant,
+    metric_version_of,
+    train_seeds,
+)
 from research_rigor.sequential import SequentialDesign, planned_looks
 from research_rigor.stats import (
     ASO_THRESHOLD,
@@ -31,27 +50,6 @@ from research_rigor.stats import (
     Verdict,
     adjusted,
 )
-
-from {{ cookiecutter.package_name }}.experiments import affected, environments
-from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
-from {{ cookiecutter.package_name }}.experiments.output import (
-    Table,
-    commit,
-    console,
-    number,
-    p_value,
-    percent,
-    save,
-    signed,
-)
-from {{ cookiecutter.package_name }}.experiments.runs import (
-    Plan,
-    Run,
-    Variant,
-    metric_version_of,
-    train_seeds,
-)
-from {{ cookiecutter.package_name }}.metrics import REPORTED
 
 BASELINE_REF = "main"
 DIGITS = 3  # of accuracies: the test split's resolution is a few tenths of a percent
@@ -122,7 +120,7 @@ def measure(
     for variant in variants:
         console.print(
             f"training {variant.label} ({variant.describe()}): seeds "
-            f"{', '.join(map(str, plan.seeds))}, {plan.profile} profile ...",
+            f"{', '.join(map(str, plan.seeds))}, {plan.profile or 'no'} profile ...",
             highlight=False,
         )
         started = time.perf_counter()
@@ -406,9 +404,9 @@ def tables(
 ) -> list[Table]:
     """Three tables: what ran, what it scored against the baseline, P(better) and seeds."""
     ran = what_ran(title, variants, results, plan)
-    scored_title = (
-        f"{title}: {REPORTED}, seeds {', '.join(map(str, plan.seeds))}, {plan.profile} profile"
-    )
+    profile = f", {plan.profile} profile" if plan.profile else ""
+    seeds = ", ".join(map(str, plan.seeds))
+    scored_title = f"{title}: {plan.project.metric}, seeds {seeds}{profile}"
     if testing.margin is None:
         columns = [
             "variant",
@@ -440,7 +438,7 @@ def tables(
         ]
         notes = margin_notes(comparisons, margin_source)
     scored = Table(scored_title, columns, rows, notes + inconclusive_notes(comparisons))
-    if plan.profile != FULL_PROFILE:
+    if plan.profile and plan.profile != FULL_PROFILE:
         scored.notes.append(
             f"The {plan.profile} profile screens changes: confirm a verdict with "
             "`--profile full` before merging (see the README)."
@@ -457,7 +455,7 @@ def record(
 ) -> dict:
     """The JSON twin of the tables, with every run's provenance summary."""
     return {
-        "metric": REPORTED,
+        "metric": plan.project.metric,
         "profile": plan.profile,
         "seeds": list(plan.seeds),
         "common_overrides": list(plan.common),
@@ -540,7 +538,6 @@ def until_decided(
 
 def run_command(
     command: str,
-    root: Path,
     build: Callable[[Checkouts], list[Variant]],
     plan: Plan,
     testing: Analysis,
@@ -553,7 +550,7 @@ def run_command(
     With `max_seeds`, seeds are added in rounds until the verdict is decided.
     """
     rounds = None
-    with Checkouts(root) as checkouts:
+    with Checkouts(plan.project.root) as checkouts:
         variants = build(checkouts)
         if max_seeds is None:
             results = measure(checkouts, variants, plan, out_dir)

@@ -10,7 +10,7 @@ upgrade), but the reader must know the difference is not the change's alone.
 from collections.abc import Iterator
 from typing import Any
 
-from {{ cookiecutter.package_name }}.experiments.runs import Run
+from research_rigor.experiments.runs import Run
 
 DIGEST_SHOWN = 12  # leading characters of an environment digest
 SHOWN_DIFFERENCES = 6  # then a count of the rest

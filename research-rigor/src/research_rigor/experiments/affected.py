@@ -15,10 +15,9 @@ from typing import Any
 
 from research_rigor import behaviour
 from research_rigor.errors import UserError
-
-from {{ cookiecutter.package_name }}.experiments.checkouts import Checkouts
-from {{ cookiecutter.package_name }}.experiments.output import Table
-from {{ cookiecutter.package_name }}.experiments.runs import Run, Variant, python_in
+from research_rigor.experiments.checkouts import Checkouts
+from research_rigor.experiments.output import Table
+from research_rigor.experiments.runs import Run, Variant, python_in
 
 SHOWN_KEYS = 3  # changed config keys listed per row, then a count
 SHOWN_ERROR_LINES = 5

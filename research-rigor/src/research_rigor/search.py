@@ -1,10 +1,12 @@
 """Hyperparameter search support: a Hydra callback for the Optuna sweeper's sqlite storage.
 
-`configs/hparams_search/*.yaml` select the Optuna sweeper with a persistent
-sqlite study under `outputs/`, so a second invocation adds trials to the same
-study. This callback runs before the sweeper opens the storage: it creates the
-database's directory (sqlite will not) and refuses to add trials measured by a
-different metric version than the study's first ones (metric versioning).
+A project's search configs select the Optuna sweeper with a persistent sqlite
+study, so a second invocation adds trials to the same study. This callback
+(`hydra.callbacks.<name>._target_: research_rigor.search.StudyStorage`) runs before
+the sweeper opens the storage: it creates the database's directory (sqlite will
+not) and refuses to add trials measured by a different metric version than the
+study's first ones (metric versioning). Needs the Optuna sweeper
+(`pip install research-rigor[search]`).
 """
 
 import sys
@@ -16,7 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from sqlalchemy.engine import make_url
 
-from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION
+from research_rigor.project import Project, load
 
 METRIC_VERSION_ATTR = "metric_version"
 
@@ -35,12 +37,13 @@ class StudyStorage(Callback):
             direction=sweeper.direction,
             load_if_exists=True,
         )
+        version = load(Project.find(Path.cwd()).metric_version_ref)  # where Hydra started
         recorded = study.user_attrs.get(METRIC_VERSION_ATTR)
         if recorded is None:
-            study.set_user_attr(METRIC_VERSION_ATTR, METRIC_VERSION)
-        elif recorded != METRIC_VERSION:
+            study.set_user_attr(METRIC_VERSION_ATTR, version)
+        elif recorded != version:
             sys.exit(
                 f"error: study {sweeper.study_name!r} in {sweeper.storage} holds trials of metric "
-                f"version {recorded}, this code measures version {METRIC_VERSION}: their values "
+                f"version {recorded}, this code measures version {version}: their values "
                 "are not comparable. Start a new study (hydra.sweeper.study_name=...)."
             )

@@ -1,3 +1,0 @@
-from {{ cookiecutter.package_name }}.experiments.cli import main
-
-main()
