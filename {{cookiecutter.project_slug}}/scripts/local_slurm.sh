@@ -11,7 +11,7 @@
 #
 # Everything (config, state, logs, the munge key) lives in the given directory; the
 # processes started are listed in <dir>/pids and stopped by those ids alone, and stop
-# gives the directory back to its owner. SLURMCTLD_PORT and SLURMD_PORT choose other
+# gives what root wrote there back to you. SLURMCTLD_PORT and SLURMD_PORT choose other
 # ports than SLURM's usual 6817 and 6818.
 set -euo pipefail
 
