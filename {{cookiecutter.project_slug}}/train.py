@@ -41,9 +41,10 @@ def train(cfg: DictConfig) -> float:
     from hydra.utils import instantiate
     from research_rigor import console, tracking
     from research_rigor.callbacks import check_checkpoint, refuse_relaunch_in_sweep
+    from research_rigor.results import write_metrics
 
     from {{ cookiecutter.package_name }}.model import build_model
-    from {{ cookiecutter.package_name }}.trainer import build_trainer, write_metrics
+    from {{ cookiecutter.package_name }}.trainer import build_trainer
 
     console.configure()
     L.seed_everything(cfg.seed, workers=True)
@@ -69,7 +70,7 @@ def train(cfg: DictConfig) -> float:
         model.compile()
     trainer.fit(model, datamodule=data, ckpt_path=resume_from)
     trainer.test(model, datamodule=data, ckpt_path="best")
-    metrics = write_metrics(trainer, record, run_dir)
+    metrics = write_metrics(trainer, record, run_dir, monitor=MONITOR)
     if wandb:
         wandb.experiment.finish()
     if trainer.is_global_zero:

@@ -123,15 +123,16 @@ class DataState:
         return self.pinned_md5 is not None and self.md5 != self.pinned_md5
 
 
-def data_state(root: Path, data_dir: Path, split_file: Path) -> DataState:
+def data_state(root: Path, data_dir: Path, split_file: Path | None) -> DataState:
     """The data's version and DVC's pin of it, hashed no more often than DVC itself would.
 
     Large pinned data is hashed by DVC from its state database: a file whose inode, mtime
     and size are those DVC last hashed is not read again (DVC's own trust, as in `dvc
     status`). Everything else is read whole with DVC's hashing, so the version is the same
-    whichever way it was computed, and whether or not DVC tracks the data.
+    whichever way it was computed, and whether or not DVC tracks the data. A project that
+    keeps its split beside the data (`split_file`) versions the two together.
     """
-    if not split_file.is_file():
+    if split_file is not None and not split_file.is_file():
         raise UserError(
             f"{split_file} is missing: write the split of {data_dir} first (the project's "
             "split command), then commit it."
@@ -144,16 +145,18 @@ def data_state(root: Path, data_dir: Path, split_file: Path) -> DataState:
     ):
         md5 = _dvc_workspace_md5(root, data_dir)
     md5 = md5 or _read_md5(data_dir)
-    split = hashlib.sha256(split_file.read_bytes()).hexdigest()
+    parts = {"data_md5": md5}
+    if split_file is not None:
+        parts["split_sha256"] = hashlib.sha256(split_file.read_bytes()).hexdigest()
     return DataState(
-        version=digest({"data_md5": md5, "split_sha256": split}),
+        version=digest(parts),
         md5=md5,
         pinned_md5=None if pinned is None else pinned.get("md5"),
         pinned_in=pinned_in,
     )
 
 
-def data_version(root: Path, data_dir: Path, split_file: Path) -> str:
+def data_version(root: Path, data_dir: Path, split_file: Path | None) -> str:
     """The version of the data as it is on disk, with its split: equal data, equal version."""
     return data_state(root, data_dir, split_file).version
 
@@ -354,7 +357,7 @@ def build_record(
     state: GitState,
     root: Path,
     data_dir: Path,
-    split_file: Path,
+    split_file: Path | None,
     run_dir: Path,
     *,
     metric: tuple[str, int],

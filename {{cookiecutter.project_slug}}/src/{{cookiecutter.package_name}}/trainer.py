@@ -1,7 +1,6 @@
 """Assemble the Lightning Trainer: the project's checkpoints and loggers, and research-rigor's
 safety net (resumable checkpoints, non-finite loss, failed runs marked failed)."""
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,9 @@ from research_rigor.callbacks import (
     RunStateInCheckpoint,
     StopOnNonFiniteLoss,
 )
-from research_rigor.run_dirs import CHECKPOINT_DIR, COMPLETED, METRICS_FILE
+from research_rigor.run_dirs import CHECKPOINT_DIR
 
-from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION, MONITOR
+from {{ cookiecutter.package_name }}.metrics import MONITOR
 
 
 def build_trainer(
@@ -61,25 +60,3 @@ def configured(group: DictConfig | None, **arguments: Any) -> list[Any]:
         for entry in entries
         if isinstance(entry, DictConfig) and "_target_" in entry
     ]
-
-
-def write_metrics(trainer: L.Trainer, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """metrics.json: the best checkpoint's numbers, labelled with the metric version.
-
-    Under DDP every process holds the same synchronized numbers; rank zero writes them."""
-    results = {name: float(value) for name, value in trainer.callback_metrics.items()}
-    results[MONITOR] = float(trainer.checkpoint_callback.best_model_score)
-    metrics = {
-        "status": COMPLETED,
-        "metric_name": METRIC_NAME,
-        "metric_version": METRIC_VERSION,
-        "git_commit": record["git_commit"],
-        "git_dirty": record["git_dirty"],
-        "data_version": record["data_version"],
-        "epochs": trainer.current_epoch,
-        "global_step": trainer.global_step,
-        **dict(sorted(results.items())),
-    }
-    if trainer.is_global_zero:
-        (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
