@@ -17,6 +17,7 @@ from research_rigor.sequential import (
     SequentialDesign,
     planned_looks,
 )
+from research_rigor.stats import Comparison, Method, Summary
 from research_rigor.verdicts import Verdict
 
 ALPHA = 0.05
@@ -111,3 +112,26 @@ def test_under_an_alternative_fewer_seeds_than_a_fixed_design_of_the_same_power(
     fixed = TTestIndPower().solve_power(effect_size=effect, power=power, alpha=ALPHA)
     assert 0.8 < power < 0.9  # measured 0.858
     assert used.mean() < 0.85 * fixed  # measured 15.9 seeds per side against 19.4
+
+
+@pytest.mark.parametrize(("margin", "paired"), [(None, False), (None, True), (0.5, False)])
+def test_a_comparison_at_a_looks_nominal_level_gives_the_designs_verdict(margin, paired):
+    """What `compare --until-decided` relies on: a Comparison at the nominal alpha of a look
+    (one-sided with a margin, two-sided without) decides as the design does."""
+    design = SequentialDesign(LOOKS, ALPHA, two_sided=margin is None)
+    rng = np.random.default_rng(5)
+    seeds = tuple(range(LOOKS[-1]))
+    for _ in range(20):
+        baseline = rng.normal(size=LOOKS[-1])
+        experiment = rng.normal(size=LOOKS[-1]) + rng.choice([-1.0, 0.0, 1.0])
+        for look, n in enumerate(LOOKS):
+            found, _, _ = design.verdicts(look, baseline, experiment, margin, paired)
+            level = design.levels[look]
+            comparison = Comparison(
+                Summary(tuple(baseline[:n]), seeds=seeds[:n]),
+                Summary(tuple(experiment[:n]), seeds=seeds[:n]),
+                alpha=level if margin is not None else 2 * level,
+                method=Method.PAIRED if paired else Method.WELCH,
+                margin=margin,
+            )
+            assert comparison.verdict.value == found.item()
