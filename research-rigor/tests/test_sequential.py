@@ -111,7 +111,7 @@ def test_under_an_alternative_fewer_seeds_than_a_fixed_design_of_the_same_power(
     power = np.mean(verdicts == Verdict.PROGRESSION.value)
     fixed = TTestIndPower().solve_power(effect_size=effect, power=power, alpha=ALPHA)
     assert 0.8 < power < 0.9  # measured 0.858
-    assert used.mean() < 0.85 * fixed  # measured 15.9 seeds per side against 19.4
+    assert used.mean() < 0.85 * fixed  # measured 15.9 seeds per side against 19.5
 
 
 @pytest.mark.parametrize(("margin", "paired"), [(None, False), (None, True), (0.5, False)])
