@@ -104,7 +104,7 @@ def main() -> None:
         env_python = sys.executable
         run([env_python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", "."], baked)
         try:
-            run([env_python, "-m", f"{SENTINEL_PACKAGE}.metrics", "lock"], baked)
+            run([env_python, "-m", "research_rigor", "metric", "lock"], baked)
             run([env_python, "-m", "research_rigor.behaviour", "record"], baked)
             run(
                 [

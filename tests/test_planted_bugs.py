@@ -46,6 +46,7 @@ PROTOCOL = f"{SOURCE}/data/protocol.py"
 DATAMODULE = f"{SOURCE}/data/datamodule.py"
 FOLDERS = f"{SOURCE}/data/folders.py"
 SPLITS = f"{SOURCE}/data/splits.py"
+DIGITS = f"{SOURCE}/data/digits.py"
 METRICS = f"{SOURCE}/metrics.py"
 EVALUATION = f"{SOURCE}/evaluation.py"
 CNN_MODE = "configs/mode/cnn.yaml"
@@ -190,6 +191,25 @@ BUGS = [
         ),
     ),
     STATISTICS_FROM_EVERY_SPLIT,
+    # Planted as a reviewer would accept them, the data re-prepared and split again: the
+    # split file still is the protocol's split of the data, so only a check of the property
+    # itself (class shares, the source's samples) catches them.
+    Bug(
+        "split-not-stratified",
+        Edit(
+            PROTOCOL,
+            "test_size=TEST_FRACTION, stratify=labels,",
+            "test_size=TEST_FRACTION, stratify=None,",
+        ),
+        resplit=True,
+    ),
+    Bug(
+        "digits-prepared-with-labels-rolled",
+        Edit(
+            DIGITS, "digits.target.astype(np.int64)", "np.roll(digits.target, 1).astype(np.int64)"
+        ),
+        resplit=True,
+    ),
     Bug(
         "test-metric-computed-on-the-val-split",
         Edit(DATAMODULE, 'return self._loader("test")', 'return self._loader("val")'),
@@ -321,7 +341,7 @@ def bump_metric_version(copy: Path) -> None:
     text = path.read_text()
     version = int(re.search(r"^METRIC_VERSION = (\d+)\b", text, re.MULTILINE)[1])
     path.write_text(text.replace(f"METRIC_VERSION = {version}", f"METRIC_VERSION = {version + 1}"))
-    run_in(copy, "-m", f"{PACKAGE}.metrics", "lock", check=True)
+    run_in(copy, "-m", "research_rigor", "metric", "lock", check=True)
 
 
 def record_behaviour(copy: Path) -> None:
@@ -412,7 +432,7 @@ def test_protocol_change_fails_the_metric_version_test_until_bumped(installed_pr
     )
     failed = pytest_in(copy, *METRIC_TEST)
     assert failed.returncode == 1 and "Bump METRIC_VERSION" in failed.output, failed.output
-    refused = run_in(copy, "-m", f"{PACKAGE}.metrics", "lock")
+    refused = run_in(copy, "-m", "research_rigor", "metric", "lock")
     assert refused.returncode == 1 and "bump it" in refused.stderr
     bump_metric_version(copy)
     passed = pytest_in(copy, *METRIC_TEST)

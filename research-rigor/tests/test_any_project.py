@@ -45,7 +45,7 @@ FILES = {
         profiles = ""
         metric = "test/acc"
         monitor = "val/acc"
-        metric-version = "{PACKAGE}.metrics:METRIC_VERSION"
+        metric-module = "{PACKAGE}.metrics"
         build-model = "{PACKAGE}.models:build"
         """,
     "configs/train.yaml": """\

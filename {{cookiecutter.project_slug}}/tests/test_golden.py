@@ -32,7 +32,7 @@ FILTERS = ("NEAREST", "BOX", "HAMMING", "BICUBIC", "LANCZOS")  # all but the pro
 INSTRUCTION = (
     "a library upgrade or a decoding change moved the metric: if that is deliberate, bump "
     "METRIC_VERSION in metrics.py, lock it "
-    "(`python -m {{ cookiecutter.package_name }}.metrics lock`), "
+    "(`research-rigor metric lock`), "
     "re-record with `python -m tests.test_golden` and commit tests/golden/values.json"
 )
 # The files, written once by `write_files` and committed: their bytes stay fixed even

@@ -5,6 +5,7 @@
     research-rigor shadow --a CHANGE... --b CHANGE... # baseline, A, B, A+B
     research-rigor affected                           # the modes a change moves: re-run them
     research-rigor behaviour record                   # re-record every mode's fingerprint
+    research-rigor metric lock                        # lock the metric version after a bump
     research-rigor lock [--check]                     # write or check requirements.lock
     research-rigor where                              # the project found, and its code's place
 
@@ -18,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from research_rigor import __version__, behaviour, lock
+from research_rigor import __version__, behaviour, lock, metric_lock
 from research_rigor.errors import UserError
 from research_rigor.experiments import cli as experiments
 from research_rigor.project import Project
@@ -41,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("where", help="the project found from here, and its code's location")
     lock.add_arguments(commands.add_parser("lock", help="write or check requirements.lock"))
     behaviour.add_arguments(commands.add_parser("behaviour", help="every mode's fingerprint"))
+    metric_lock.add_arguments(commands.add_parser("metric", help="the metric version's lock"))
     return root
 
 
@@ -57,5 +59,7 @@ def main(argv: list[str] | None = None) -> None:
             lock.run(project.root, args.check, args.python_version)
         elif args.command == "behaviour":
             behaviour.run(project, args)
+        elif args.command == "metric":
+            metric_lock.run(project, args.action)
     except UserError as error:  # the user's to fix: one line, no traceback
         sys.exit(f"error: {error}")

@@ -11,10 +11,10 @@ A project declares itself in the `[tool.research-rigor]` table of its `pyproject
     metric = "test/acc"              # the number a run is judged by, in metrics.json
     monitor = "val/acc"              # what selects the best checkpoint
     greater-is-better = true
-    metric-version = "my_research.metrics:METRIC_VERSION"
+    metric-module = "my_research.metrics"          # METRIC_VERSION, DEFINITION, EXCLUDED
     build-model = "my_research.model:build_model"   # (cfg, datamodule) -> LightningModule
 
-Every key but `package` has the default shown.
+Every key but `package` has the default shown (with the project's package name).
 
 `Project.find` walks up from a path to the first `pyproject.toml` that holds the
 table; every tool takes the object it returns rather than guessing a path from
@@ -65,7 +65,7 @@ class Project:
     metric: str = "test/acc"
     monitor: str = "val/acc"
     greater_is_better: bool = True
-    metric_version: str = ""  # "module:NAME"; empty: the package's metrics:METRIC_VERSION
+    metric_module: str = ""  # empty: the package's `metrics` module
     build_model: str = ""  # "module:function"; empty: the package's model:build_model
 
     @classmethod
@@ -111,8 +111,12 @@ class Project:
         return Path(self.config).stem
 
     @property
+    def metric_module_name(self) -> str:
+        return self.metric_module or f"{self.package}.metrics"
+
+    @property
     def metric_version_ref(self) -> str:
-        return self.metric_version or f"{self.package}.metrics:METRIC_VERSION"
+        return f"{self.metric_module_name}:METRIC_VERSION"
 
     @property
     def build_model_ref(self) -> str:

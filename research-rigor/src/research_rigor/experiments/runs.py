@@ -206,7 +206,7 @@ def python_in(code_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def metric_version_of(code_dir: Path) -> int:
-    """The metric version a checkout's code declares (`metric-version` in its declaration)."""
+    """The METRIC_VERSION a checkout's code declares (in its `metric-module`)."""
     reference = Project.find(code_dir).metric_version_ref
     read = f"from research_rigor.project import load; print(load({reference!r}))"
     done = python_in(code_dir, "-c", read)
