@@ -12,6 +12,7 @@ from torch import nn
 from .conftest import MODES, PROFILES, compose_config
 
 BATCH_SIZES = (1, 2, 7)
+UNBLOCKING_STEP = 0.1  # the step that moves zero-initialized layers before gradients are checked
 # Layers whose output legitimately differs between train and eval mode: every dropout
 # (Dropout, Dropout2d, AlphaDropout...) and every norm with running statistics
 # (BatchNorm*, InstanceNorm*).
@@ -28,14 +29,30 @@ def test_output_shape(make_model, datamodule, mode, profile, batch_size):
     assert model(images).shape == (batch_size, datamodule.num_classes)
 
 
-def test_every_parameter_gets_a_gradient(make_model, batch, mode, profile):
-    model = make_model(mode, profile).train()
+def _gradients(model, batch) -> dict[str, torch.Tensor | None]:
+    model.zero_grad(set_to_none=True)
     loss, _ = model.loss(batch)
     loss.backward()
-    for name, parameter in model.named_parameters():
-        assert parameter.requires_grad, f"{name} is frozen"
-        assert parameter.grad is not None, f"{name} got no gradient"
-        assert parameter.grad.abs().sum() > 0, f"{name} got an all-zero gradient"
+    return {name: parameter.grad for name, parameter in model.named_parameters()}
+
+
+def test_every_parameter_gets_a_gradient(make_model, batch, mode, profile):
+    """Every parameter gets a gradient, and a non-zero one. A zero-initialized layer (a
+    residual block's last norm, a zero-initialized head) passes none to the layers before
+    it until it moves: then one plain gradient step on the batch moves it first."""
+    model = make_model(mode, profile).train()
+    frozen = [name for name, parameter in model.named_parameters() if not parameter.requires_grad]
+    assert not frozen, f"{mode}/{profile}: {frozen} frozen"
+    gradients = _gradients(model, batch)
+    missing = [name for name, gradient in gradients.items() if gradient is None]
+    assert not missing, f"{mode}/{profile}: {missing} got no gradient"
+    if any(gradient.abs().sum() == 0 for gradient in gradients.values()):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter -= UNBLOCKING_STEP * parameter.grad
+        gradients = _gradients(model, batch)
+    zero = [name for name, gradient in gradients.items() if gradient.abs().sum() == 0]
+    assert not zero, f"{mode}/{profile}: {zero} got an all-zero gradient, even after a step"
 
 
 def test_samples_do_not_leak_across_the_batch(make_model, batch, mode, profile):
