@@ -173,10 +173,12 @@ def test_split_writes_the_split_and_the_config(project, steps):
     assert split["samples"] == len(image_dataset.CLASSES) * image_dataset.PER_CLASS
     assert split["image_sizes"] == [[size, size] for size in image_dataset.SIZES]
     assert split["channels"] == 3 and len(split["mean"]) == len(split["std"]) == 3
+    assert (split["pixel_type"], split["pixel_range"]) == ("uint8", [0, 255])  # declared
     indices = split["train"] + split["val"] + split["test"]
     assert sorted(indices) == list(range(split["samples"]))
     config = yaml.safe_load((project / "configs" / "data" / f"{NAME}.yaml").read_text())
     assert config["data_dir"] == f"data/{NAME}" and 0 <= config["goal_error"] < 1
+    assert config["pixel_range"] == split["pixel_range"]
 
 
 def test_both_profiles_trained_on_the_dataset_from_a_clean_commit(project, steps):

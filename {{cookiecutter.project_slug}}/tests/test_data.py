@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 from research_rigor.errors import UserError
+from sklearn.datasets import load_digits
 
 from {{ cookiecutter.package_name }}.data import protocol, splits
 from {{ cookiecutter.package_name }}.data.arrays import IMAGES_FILE, LABELS_FILE, ArrayDataModule
@@ -22,6 +23,7 @@ from .conftest import BATCH
 SAMPLE = 16  # samples per split checked one by one against the raw files
 MAX_EXACT_STATS = 5_000  # up to this many training samples, the statistics are recomputed
 STANDARDIZED_TOLERANCE = 0.25  # |mean| and |std - 1| of a normalized batch of training samples
+STRATIFICATION_SLACK = 2  # samples per class: each of the protocol's two cuts rounds once
 AS_STORED = ("L", "RGB", "I;16", "I;16B", "I", "F")  # modes numpy reads without a conversion
 
 
@@ -89,6 +91,36 @@ def test_the_split_file_is_the_protocols_split_of_these_data(split, datamodule):
     again = protocol.split_indices(datamodule.scan().labels)
     for name in protocol.SPLITS:
         assert split[name] == again[name].tolist(), f"{name} differs from the protocol's split"
+
+
+def raw_labels(datamodule) -> np.ndarray:
+    """Every sample's label, read from the data themselves: labels.npy, or the name of the
+    class folder each file lies in (classes in sorted order)."""
+    if isinstance(datamodule, ArrayDataModule):
+        return np.load(datamodule.data_dir / LABELS_FILE)
+    folders = [path.relative_to(datamodule.data_dir).parts[0] for path in datamodule.scan().files]
+    return np.searchsorted(sorted(set(folders)), folders)
+
+
+def test_every_split_holds_the_datasets_class_shares(split, datamodule):
+    """Stratification as a property: in each split, every class's count is its share of the
+    whole dataset times the split's size, within rounding (whatever the protocol code says)."""
+    labels = raw_labels(datamodule)
+    shares = np.bincount(labels) / len(labels)
+    for name in protocol.SPLITS:
+        counts = np.bincount(labels[split[name]], minlength=len(shares))
+        off = np.abs(counts - shares * len(split[name]))
+        assert off.max() <= STRATIFICATION_SLACK, (
+            f"{name}: class {off.argmax()} has {counts[off.argmax()]} samples, its share of "
+            f"the dataset would give {shares[off.argmax()] * len(split[name]):.1f}"
+        )
+
+
+def test_the_prepared_digits_are_scikit_learns(data_dir):
+    """The embedded dataset's prepared samples and labels are its source's, in order."""
+    digits = load_digits()
+    np.testing.assert_array_equal(np.load(data_dir / IMAGES_FILE), digits.images)
+    np.testing.assert_array_equal(np.load(data_dir / LABELS_FILE), digits.target)
 
 
 def test_labels_stay_aligned_with_their_inputs(datamodule, split):
