@@ -82,7 +82,8 @@ def write_run(
     versions = {"metric_version": metric_version, "data_version": data_version}
     metrics = {"status": COMPLETED, REPORTED: value, MONITOR: value, **versions}
     record = {"git_commit": "abc", "git_dirty": False, "profile": "fast", "seed": seed}
-    record["config"] = {"data": data_config or {}}
+    data = data_config or {}
+    record["config"] = {"data": data}
     (directory / METRICS_FILE).write_text(json.dumps(metrics))
     (directory / RECORD_FILE).write_text(json.dumps({**record, **versions}))
     return Run.load(directory, PROJECT)
