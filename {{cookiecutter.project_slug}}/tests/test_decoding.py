@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from research_rigor.errors import UserError
 
+from {{ cookiecutter.package_name }}.data import __main__ as split_command
 from {{ cookiecutter.package_name }}.data import folders, protocol, splits
 from {{ cookiecutter.package_name }}.data.decoding import decode, policy_of
 from {{ cookiecutter.package_name }}.data.folders import ImageFolderDataModule
@@ -231,3 +232,14 @@ def test_the_split_records_the_policy_and_the_config_cannot_contradict_it(tmp_pa
     assert "\n" not in str(error.value) and "part of the metric's definition" in str(error.value)
     with pytest.raises(UserError, match="never rewritten silently"):
         splits.write(folders.scan(data, [0, 65535]))
+
+
+def test_the_split_command_reads_the_range_from_the_config_or_the_command_line(tmp_path):
+    config = tmp_path / "micro.yaml"
+    assert split_command.declared_range(config, None) is None
+    config.write_text(f"pixel_range: {TWELVE_BIT}\n")
+    assert split_command.declared_range(config, None) == TWELVE_BIT
+    assert split_command.declared_range(config, [0.0, 4095.0]) == TWELVE_BIT
+    with pytest.raises(UserError) as error:
+        split_command.declared_range(config, [0, 255])
+    assert "\n" not in str(error.value) and "contradicts" in str(error.value)
