@@ -62,8 +62,9 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = root / "best.ckpt"
     trainer.save_checkpoint(path)
     stored = torch.load(path, weights_only=True)
+    on_cpu = {"accelerator": "cpu"}
     stored[PROVENANCE_KEY] = {
-        "config": {"data": data_config, "trainer": {"accelerator": "cpu"}},
+        "config": {"data": data_config, "trainer": on_cpu},
         "git_commit": "0" * 40,
     }
     torch.save(stored, path)
