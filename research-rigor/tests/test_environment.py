@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from packaging.version import Version
+
 from research_rigor import provenance
 from research_rigor.experiments import compare
 from research_rigor.experiments.environments import DIGEST_SHOWN
@@ -16,9 +17,8 @@ from research_rigor.experiments.runs import Plan, Run, Variant
 from research_rigor.project import Project
 from research_rigor.run_dirs import COMPLETED, METRICS_FILE
 
-from {{ cookiecutter.package_name }}.metrics import METRIC_VERSION, MONITOR, REPORTED
-
-PROJECT = Project.find(Path(__file__))
+PROJECT = Project(Path("/project"), "probe")  # its declared metric: test/acc, val/acc
+METRIC_VERSION = 3
 SEEDS = (0, 1, 2)
 CHANGED_PACKAGE = "numpy"
 OTHER_VERSION = "0.0.1"
@@ -63,7 +63,7 @@ def write_run(directory: Path, seed: int, environment: dict[str, Any]) -> Run:
     """A run directory as train.py leaves it, reduced to what comparisons read."""
     directory.mkdir(parents=True)
     versions = {"metric_version": METRIC_VERSION, "data_version": "d1"}
-    metrics = {"status": COMPLETED, REPORTED: 0.9, MONITOR: 0.9, **versions}
+    metrics = {"status": COMPLETED, PROJECT.metric: 0.9, PROJECT.monitor: 0.9, **versions}
     record = {"git_commit": "abc", "git_dirty": False, "git_branch": "main", "profile": "fast"}
     record |= {"seed": seed, "environment": environment, **versions}
     (directory / METRICS_FILE).write_text(json.dumps(metrics))
