@@ -52,10 +52,24 @@ def test_a_failed_hydra_job_keeps_its_exception():
 
 
 def test_submitits_state_query_is_swapped_for_squeue():
-    watcher = upstream.queue_watcher(delay_s=60)
+    watcher = upstream.job_watcher(delay_s=60, from_queue=True, after_update=lambda jobs: None)
     watcher.register_job("42")
     command = watcher._make_command()
     assert command is not None and command[0] == "squeue", "submitit: _make_command"
     assert command[-2:] == ["-j", "42"]
     info = watcher.read_info("42|RUNNING|node1\n")
     assert info["42"]["State"] == "RUNNING", "submitit: read_info"
+
+
+def test_submitits_watcher_tells_each_state_query_the_unfinished_jobs(monkeypatch):
+    from submitit.core import core
+
+    told: list[list[str]] = []
+    watcher = upstream.job_watcher(delay_s=60, from_queue=False, after_update=told.append)
+    assert watcher._make_command() is None  # nothing registered: no query, no call
+    for job in ("7_1", "7_0", "8"):
+        watcher.register_job(job)
+    accounting = b"JobID|State|NodeList\n7_0|PENDING|None\n7_1|PENDING|None\n8|COMPLETED|n1\n"
+    monkeypatch.setattr(core.subprocess, "check_output", lambda *args, **kwargs: accounting)
+    assert watcher.get_state("7_0", mode="force") == "PENDING", "submitit: update"
+    assert told == [["7_0", "7_1"]], "submitit: _registered, _finished"

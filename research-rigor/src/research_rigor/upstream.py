@@ -5,6 +5,7 @@ Each is something the package's public API lacks; each has a test in
 Nothing else in the library reaches into another package's internals.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 ACCOUNTING_HEADER = "JobID|State|NodeList"  # the columns submitit reads from sacct
@@ -49,26 +50,41 @@ def job_exception(result: Any) -> BaseException:
     return result._return_value
 
 
-def queue_watcher(delay_s: int) -> Any:
-    """submitit's SLURM job watcher, reading job states from squeue instead of sacct.
+def job_watcher(
+    delay_s: int, *, from_queue: bool, after_update: Callable[[list[str]], None]
+) -> Any:
+    """submitit's SLURM job watcher, calling `after_update` with the ids of the jobs still
+    unfinished after each of its state queries, and reading job states from squeue instead
+    of sacct when `from_queue`.
 
-    On a cluster without accounting (no slurmdbd, as on a one-node cluster) sacct has
-    nothing to read, and a job that died without a result would be waited for forever.
-    squeue knows a finished job for SLURM's MinJobAge. submitit has no public hook for its
-    state query, so this overrides its private `_make_command`."""
+    The hook is where the launcher looks for a job that will never start: the watcher is
+    what submitit's wait for results polls (at 2, 4, 8, 16 ... s), and an exception raised
+    there ends that wait. On a cluster without accounting (no slurmdbd, as on a one-node
+    cluster) sacct has nothing to read, and a job that died without a result would be
+    waited for forever; squeue knows a finished job for SLURM's MinJobAge. submitit has
+    no public hook for its state query, so this overrides its `update`, its private
+    `_make_command`, and reads its private `_registered` and `_finished` job ids."""
     from submitit.slurm.slurm import SlurmInfoWatcher
 
-    class QueueWatcher(SlurmInfoWatcher):
+    class Watcher(SlurmInfoWatcher):
         def _make_command(self) -> list[str] | None:
             command = super()._make_command()
-            if command is None:
-                return None
+            if command is None or not from_queue:
+                return command
             jobs = [command[i + 1] for i, word in enumerate(command) if word == "-j"]
             queue = ["squeue", "--noheader", "--states=all", f"--format={QUEUE_FORMAT}"]
             return [*queue, "-j", ",".join(jobs)]
 
         def read_info(self, string: bytes | str) -> dict[str, dict[str, str]]:
+            if not from_queue:
+                return super().read_info(string)
             text = string.decode() if isinstance(string, bytes) else string
             return super().read_info(f"{ACCOUNTING_HEADER}\n{text}")
 
-    return QueueWatcher(delay_s=delay_s)
+        def update(self) -> None:
+            super().update()
+            unfinished = sorted(self._registered - self._finished)
+            if unfinished:
+                after_update(unfinished)
+
+    return Watcher(delay_s=delay_s)

@@ -7,6 +7,13 @@ What Hydra's launcher lacks: sbatch's refusal (unknown partition, no controller)
 and a job that failed on its node both end in a traceback there, the cause deep
 inside it. Here each ends with `error: <cause>; <where the job's log is>`, exit 1,
 and the jobs of the sweep that did run keep their directories.
+
+What SLURM does not say at all: a job that asks for more CPUs, memory or GPUs than any
+node of its partition has is accepted and pends forever (reason PartitionConfig) while
+the sweep prints nothing. Before submitting, the launcher compares the request with the
+partition's nodes (sinfo) and refuses in one line naming both; once submitted, each of
+submitit's state queries also reads the jobs' pending reasons (squeue), and a reason that
+no waiting ends cancels the sweep's jobs (scancel, by id) and ends it in one line.
 """
 
 import re
@@ -22,7 +29,7 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
 )
 from submitit.slurm.slurm import SlurmJob
 
-from research_rigor import upstream
+from research_rigor import slurm, upstream
 
 SUBMIT = "sbatch"
 SBATCH_ERROR = f"{SUBMIT}: error: "
@@ -31,6 +38,14 @@ LOG_SUFFIX = "_log.err"
 ERROR = "error: "  # how train.py reports a UserError
 NO_ACCOUNTING = "accounting_storage/none"
 WATCH_DELAY_S = 600  # submitit's own: the longest wait between two state queries
+NODES = "sinfo"
+QUEUE = "squeue"
+CANCEL = "scancel"
+# One sinfo, squeue or scancel call; they retry a controller that does not answer for
+# about MessageTimeout (10 s by default), and a query that fails leaves the judging to SLURM.
+QUERY_TIMEOUT_S = 30
+PENDING_FORMAT = "%i|%r"  # job id (one line per array task with --array), pending reason
+NEVER = "error: SLURM would never start "
 
 
 def cause_in(log: str) -> str:
@@ -38,6 +53,28 @@ def cause_in(log: str) -> str:
     lines = [line.strip() for line in log.splitlines() if line.strip()]
     errors = [line.removeprefix(ERROR) for line in lines if line.startswith(ERROR)]
     return (errors or lines or ["(no output)"])[-1].rstrip(".")
+
+
+class NeverStartsError(Exception):
+    """A submitted job whose pending reason no waiting ends; its message is the one line."""
+
+
+def query(command: list[str]) -> str | None:
+    """A SLURM command's output, or None when it is missing, fails or does not answer."""
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=QUERY_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def partition_nodes(partition: str | None) -> list[slurm.Nodes] | None:
+    """The nodes of the partition as sinfo lists them, or None when sinfo does not say."""
+    only = [f"--partition={partition}"] if partition else []
+    listed = query([NODES, "--noheader", "--exact", *only, f"--format={slurm.SINFO_FORMAT}"])
+    return None if listed is None else slurm.partition_nodes(listed, partition)
 
 
 def has_accounting() -> bool:
@@ -59,10 +96,18 @@ class SlurmLauncher(SubmititSlurmLauncher):
                 "login node of your cluster (scripts/local_slurm.sh starts one on this "
                 "machine); nothing was submitted."
             )
-        if not has_accounting():
-            SlurmJob.watcher = upstream.queue_watcher(WATCH_DELAY_S)
+        asked = slurm.request(self.params)
+        nodes = partition_nodes(asked.partition) if asked else None
+        why = slurm.shortfall(asked, nodes) if asked and nodes else None
+        if why:
+            sys.exit(f"{NEVER}these jobs: {why}; nothing was submitted.")
+        SlurmJob.watcher = upstream.job_watcher(
+            WATCH_DELAY_S, from_queue=not has_accounting(), after_update=self.end_if_never
+        )
         try:
             returns = super().launch(job_overrides, initial_job_idx)
+        except NeverStartsError as never:
+            sys.exit(str(never))
         except (FailedJobError, UncompletedJobError) as error:
             message = str(error)
             refusals = [line for line in message.splitlines() if SBATCH_ERROR in line]
@@ -89,3 +134,40 @@ class SlurmLauncher(SubmititSlurmLauncher):
                     f"{Path(result.hydra_cfg.hydra.runtime.output_dir) / 'train.log'}."
                 )
         return returns
+
+    def end_if_never(self, job_ids: list[str]) -> None:
+        """Cancel the sweep and raise NeverStartsError when a job pends for a reason that no
+        waiting ends: submitit's watcher calls this after each of its state queries."""
+        arrays = sorted({job.split("_")[0] for job in job_ids})
+        listing = ["--noheader", "--array", "--states=PENDING", f"--format={PENDING_FORMAT}"]
+        pending = query([QUEUE, *listing, "-j", ",".join(arrays)])
+        for line in (pending or "").splitlines():
+            job, _, reason = line.strip().partition("|")
+            meaning = slurm.never_reason(reason)
+            if meaning is None and not slurm.judged_reason(reason):
+                continue
+            asked = slurm.request(self.params)
+            nodes = partition_nodes(asked.partition) if asked else None
+            why = slurm.shortfall(asked, nodes) if asked and nodes else None
+            if meaning is None and why is None:
+                continue  # it waits for nodes that are busy, down or reserved: they may come
+            cancel = f"scancel {' '.join(arrays)}"
+            cancelled = query([CANCEL, *arrays]) is not None
+            told = (
+                f"were cancelled ({cancel})" if cancelled else f"could not be cancelled: {cancel}"
+            )
+            raise NeverStartsError(
+                f"{NEVER}job {job} (pending: {reason.split(',', 1)[0]}, "
+                f"{meaning or 'no node of the partition can hold it'}): "
+                f"{why or self.what_it_asks(asked)}; the sweep's jobs {told}."
+            )
+
+    def what_it_asks(self, asked: slurm.Request | None) -> str:
+        """The request, for a job SLURM would never start where sinfo cannot say why."""
+        minutes = f"for {self.params.get('timeout_min')} minutes (hydra.launcher.timeout_min)"
+        if asked is None:
+            return f"each job asks {minutes}; scontrol show job and sinfo -N -l say the rest"
+        return (
+            f"each job asks for {slurm.offer(asked.cpus, asked.memory_mb, asked.gpus)} per "
+            f"node {minutes}; sinfo -N -l shows what the nodes of the partition have"
+        )
