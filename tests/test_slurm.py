@@ -26,13 +26,8 @@ pytestmark = pytest.mark.slow
 
 PACKAGE = "my_research"  # the default bake's package
 SCRIPT = Path("scripts") / "local_slurm.sh"
-# What the local cluster's one partition offers; a real cluster's defaults ask for more.
-ON_LOCAL_CLUSTER = (
-    "hydra/launcher=slurm",
-    "hydra.launcher.partition=local",
-    "hydra.launcher.cpus_per_task=1",
-    "hydra.launcher.mem_gb=1",
-)
+# The config's own sizes (1 CPU and 2 GB a CPU process) fit the local cluster's node.
+ON_LOCAL_CLUSTER = ("hydra/launcher=slurm", "hydra.launcher.partition=local")
 FAST = ("+profile=fast", "logger.mode=offline")
 PREEMPTED_EPOCHS = "8"  # long enough that the signal lands while it trains
 WAIT_S = 180  # for a job to write its first checkpoint or to finish
@@ -41,6 +36,8 @@ START_S = 120  # the script gives up after 60 s without an idle node, then stops
 IDLE_S = 30  # for sinfo to show the node idle once the script has returned
 SINFO_S = 10  # one sinfo call, which retries a controller that does not answer
 COMPARED = ("val/acc", "test/acc", "test/loss", "epochs", "global_step")
+NEVER_S = 60  # a job no node could hold ends the sweep within this
+MB_PER_GB = 1024
 
 
 def free_port() -> int:
@@ -282,3 +279,73 @@ def test_a_job_that_fails_on_its_node_is_one_line_naming_its_log(repo, cluster, 
     log = Path(message.split("its log: ")[1].split(" (")[0])
     assert log.is_file() and log.is_relative_to(sweep / ".submitit")
     assert "logger.mode='typo'" in log.read_text()
+
+
+def node(cluster: Path) -> tuple[int, int]:
+    """The local node's CPUs and memory in MB, as sinfo tells them."""
+    cpus, memory_mb = slurm(cluster, "sinfo", "--noheader", "--format=%c %m").split()
+    return int(cpus), int(memory_mb)
+
+
+def timed_failure(repo: Path, cluster: Path, *overrides: str, path: str | None = None):
+    """The sweep's last error line and its seconds, after checking it left no job behind."""
+    env = environment(repo, cluster)
+    if path is not None:
+        env["PATH"] = path
+    command = [sys.executable, "train.py", "-m", *ON_LOCAL_CLUSTER, *FAST, *overrides]
+    started = time.monotonic()
+    done = run(command, repo, check=False, env=env)
+    seconds = time.monotonic() - started
+    assert slurm(cluster, "squeue", "--noheader").strip() == ""  # nothing left pending
+    return last_error(done), seconds
+
+
+def test_a_job_no_node_could_hold_is_refused_in_one_line_before_submitting(repo, cluster, tmp_path):
+    cpus, memory_mb = node(cluster)
+    too_much = (cpus + 2, memory_mb // MB_PER_GB + 8)  # more CPUs and more memory than it has
+    sweep = tmp_path / "too-big"
+    message, seconds = timed_failure(
+        repo,
+        cluster,
+        f"hydra.launcher.cpus_per_task={too_much[0]}",
+        f"hydra.launcher.mem_gb={too_much[1]}",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+    )
+    print(f"refused in {seconds:.1f} s: {message}")
+    assert seconds < NEVER_S
+    offer = f"{cpus} CPUs, {round(memory_mb / MB_PER_GB, 1):g} GB and no GPU"
+    assert message == (
+        f"error: SLURM would never start these jobs: each job asks for {too_much[0]} CPUs, "
+        f"{too_much[1]} GB and no GPU per node, but partition local has 1 node with {offer}: "
+        f"ask for what a node has (hydra.launcher.cpus_per_task={cpus}, "
+        f"hydra.launcher.mem_gb={memory_mb // MB_PER_GB}), or choose another partition "
+        "(hydra.launcher.partition; sinfo lists them); nothing was submitted."
+    )
+    assert not (sweep / ".submitit").exists()
+
+
+def test_a_submitted_job_that_would_never_start_is_cancelled_within_a_minute(
+    repo, cluster, tmp_path
+):
+    """Where sinfo cannot judge the request (here it fails), the job pends with reason
+    PartitionConfig: the sweep cancels it and ends in one line instead of waiting."""
+    no_sinfo = tmp_path / "no-sinfo"
+    no_sinfo.mkdir()
+    (no_sinfo / "sinfo").write_text("#!/bin/sh\necho 'sinfo: error: not here' >&2\nexit 1\n")
+    (no_sinfo / "sinfo").chmod(0o755)
+    cpus, _ = node(cluster)
+    message, seconds = timed_failure(
+        repo,
+        cluster,
+        f"hydra.launcher.cpus_per_task={cpus + 2}",
+        "seed=0,1",
+        f"hydra.sweep.dir={tmp_path / 'pending'}",
+        path=f"{no_sinfo}:{os.environ['PATH']}",
+    )
+    print(f"cancelled in {seconds:.1f} s: {message}")
+    assert seconds < NEVER_S
+    assert message.startswith("error: SLURM would never start job ")
+    assert "(pending: PartitionConfig, it asks for more than the partition's nodes have" in message
+    assert f"each job asks for {cpus + 2} CPUs, 2 GB and no GPU per node for 240 minutes" in message
+    assert "; the sweep's jobs were cancelled (scancel " in message

@@ -27,7 +27,7 @@ from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION,
 
 PROJECT = Project.find(Path(__file__))  # this checkout and its [tool.research-rigor] table
 run_dirs.register_resolver()  # hydra.run.dir: a new directory, or the one to resume
-slurm.register_resolver()  # hydra/launcher=slurm: GPUs only for a GPU trainer
+slurm.register_resolver()  # hydra/launcher=slurm: jobs sized from the trainer and data
 
 
 def train(cfg: DictConfig) -> float:

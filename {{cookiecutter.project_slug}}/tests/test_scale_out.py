@@ -51,6 +51,16 @@ def test_slurm_launcher_asks_for_one_task_and_gpu_per_device_on_each_node():
     assert type(built).__module__ == "hydra_plugins.research_rigor_slurm.launcher"
     asked = (built.params["nodes"], built.params["tasks_per_node"], built.params["gpus_per_node"])
     assert asked == (NODES, DEVICES, DEVICES)
+    assert built.params["mem_gb"] == DEVICES * slurm.GPU_PROCESS_MEM_GB
+
+
+def test_slurm_launcher_sizes_a_cpu_job_for_a_small_node():
+    """A job asking for more than any node has would never start: a CPU trainer asks for
+    one CPU per process (plus its data-loading workers) and a few GB."""
+    built = launcher("hydra/launcher=slurm")
+    assert (built.params["cpus_per_task"], built.params["mem_gb"]) == (1, slurm.CPU_PROCESS_MEM_GB)
+    workers = launcher("hydra/launcher=slurm", "data.num_workers=3", "trainer=ddp_sim")
+    assert (workers.params["cpus_per_task"], workers.params["tasks_per_node"]) == (4, 2)
 
 
 def test_slurm_launcher_asks_for_no_gpu_for_a_cpu_trainer():
