@@ -142,11 +142,16 @@ def test_missing_pre_commit_is_reported_not_fatal(cookies, tmp_path, monkeypatch
 @pytest.mark.parametrize("name", CI_STEPS)
 def test_ci_step_passes_in_the_installed_project(installed_project, dev_tools_on_path, name):
     """The baked workflow's own command, run the way GitHub runs it: bash -e, the job's env."""
-    jobs = yaml.safe_load((installed_project / WORKFLOW).read_text())["jobs"].values()
+    workflow = yaml.safe_load((installed_project / WORKFLOW).read_text())
     ((job, step),) = [
-        (job, step) for job in jobs for step in job["steps"] if step.get("name") == name
+        (job, step)
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if step.get("name") == name
     ]
-    env = {**os.environ, **{key: str(value) for key, value in job.get("env", {}).items()}}
+    # The workflow's env, then the job's on top, as GitHub sets them.
+    settings = {**workflow.get("env", {}), **job.get("env", {})}
+    env = {**os.environ, **{key: str(value) for key, value in settings.items()}}
     # The bake's own environment activated: its `python` imports the bake's code.
     env["PATH"] = f"{Path(bake_python(installed_project)).parent}{os.pathsep}{env['PATH']}"
     done = subprocess.run(

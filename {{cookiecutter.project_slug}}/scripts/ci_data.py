@@ -1,0 +1,141 @@
+"""CI's data step: pull every dataset tracked with `dvc add`, so the tests run on it.
+
+Without this, a clone holds no data and every data-driven test skips: CI would stay
+green without ever seeing the data the project trains on. So each `.dvc` file in the
+checkout (`data/<name>.dvc`) is pulled from its DVC remote, and a dataset that cannot
+be pulled fails the step in one line naming the dataset, the remote and the fix. A
+dataset config (`configs/data/<name>.yaml`) whose folder is neither tracked nor made by
+a `dvc.yaml` stage fails the same way. Outputs of `dvc.yaml` stages (the embedded digits)
+are made by code, so they need no remote.
+
+Set DATA_IN_CI to "false" (in .github/workflows/ci.yml) to skip all this: the tests of
+these datasets then skip, as they do on a clone before `dvc pull`.
+
+    python scripts/ci_data.py
+"""
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from dvc.repo import Repo
+
+ROOT = Path(__file__).resolve().parents[1]
+SWITCH = "DATA_IN_CI"  # the opt-out, set in the workflow's env
+ON, OFF = "true", "false"
+WORKFLOW = ".github/workflows/ci.yml"
+DATA_CONFIGS = ROOT / "configs" / "data"
+MISSING_FILES = "Missing cache files"  # DVC's warning when the remote lacks the files
+DVC_ERROR = re.compile(r"^ERROR:\s*(.*?):?\s*$", re.MULTILINE)
+FIX = (
+    "push it to storage CI can reach and give CI its credentials as repository secrets "
+    f'(README: "Data in CI"), or set {SWITCH}: "{OFF}" in {WORKFLOW} to run CI without it'
+)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A folder `dvc add` tracks, and the remote it is pushed to."""
+
+    dvc_file: str  # relative to the project root, e.g. data/<name>.dvc
+    path: str  # the folder or file it tracks, e.g. data/<name>
+    remote: str  # its DVC remote's name ("" when none is configured)
+    url: str  # that remote's location
+
+
+def opted_in() -> bool:
+    """Whether CI pulls the data: DATA_IN_CI is "true" (or unset) or "false"."""
+    value = os.environ.get(SWITCH, ON).strip().lower()
+    if value not in (ON, OFF):
+        sys.exit(f'error: {SWITCH}={value!r}: set it to "{ON}" or "{OFF}" in {WORKFLOW}')
+    return value == ON
+
+
+def tracked(repo: Repo) -> tuple[list[Dataset], set[str]]:
+    """The datasets of the `.dvc` files, and the paths `dvc.yaml` stages write."""
+    default = repo.config["core"].get("remote", "")
+    remotes = repo.config["remote"]
+    datasets, made = [], set()
+    for stage in repo.index.stages:
+        for out in stage.outs:
+            path = str(out)
+            if not stage.is_data_source:
+                made.add(path)
+                continue
+            remote = out.remote or default
+            url = remotes.get(remote, {}).get("url", "")
+            datasets.append(Dataset(stage.relpath, path, remote, url))
+    return sorted(datasets, key=lambda dataset: dataset.path), made
+
+
+def local(url: str) -> bool:
+    """A remote in a folder (no scheme such as s3://): on the machine that pushed only."""
+    return "://" not in url or url.startswith("file://")
+
+
+def pull(dataset: Dataset) -> str | None:
+    """Pull one dataset with DVC's own command; None when done, else why not (one line)."""
+    command = [sys.executable, "-m", "dvc", "pull", dataset.dvc_file]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode == 0:
+        return None
+    output = done.stdout + done.stderr
+    if MISSING_FILES in output:
+        return "its files are not there (never pushed, or the remote is out of reach)"
+    errors = DVC_ERROR.findall(output)
+    return " ".join(errors[0].split()) if errors else f"`dvc pull` exited {done.returncode}"
+
+
+def failure(dataset: Dataset, why: str) -> str:
+    """The one line that names the dataset, the remote and the fix."""
+    if not dataset.remote:
+        where = "no DVC remote is configured"
+    else:
+        folder = ", a folder on the machine that pushed" if local(dataset.url) else ""
+        where = f"DVC remote '{dataset.remote}' ({dataset.url}{folder}): {why}"
+    return f"error: {dataset.path} ({dataset.dvc_file}) cannot be pulled in CI, {where}. Fix: {FIX}"
+
+
+def unprovided(datasets: list[Dataset], made: set[str]) -> list[str]:
+    """One line per dataset config whose folder is absent, untracked and made by no stage."""
+    covered = made | {dataset.path for dataset in datasets}
+    lines = []
+    for config in sorted(DATA_CONFIGS.glob("*.yaml")):
+        data_dir = (yaml.safe_load(config.read_text()) or {}).get("data_dir")
+        if not data_dir or data_dir in covered or (ROOT / data_dir).exists():
+            continue
+        lines.append(
+            f"error: {config.relative_to(ROOT)}: {data_dir} is neither in the checkout nor "
+            f"tracked by DVC. Fix: `dvc add {data_dir}`, commit {data_dir}.dvc and "
+            f'`dvc push`, or set {SWITCH}: "{OFF}" in {WORKFLOW} to run CI without it'
+        )
+    return lines
+
+
+def main() -> None:
+    with Repo(str(ROOT)) as repo:
+        datasets, made = tracked(repo)
+    names = ", ".join(dataset.path for dataset in datasets) or "none"
+    if not opted_in():
+        print(f'{SWITCH} is "{OFF}": not pulling the datasets DVC tracks ({names})')
+        return
+    failures = unprovided(datasets, made)
+    for dataset in datasets:
+        why = pull(dataset) if dataset.remote else "no remote"
+        if why is None:
+            print(f"{dataset.path}: pulled from DVC remote '{dataset.remote}' ({dataset.url})")
+        else:
+            failures.append(failure(dataset, why))
+    if not datasets:
+        print("no datasets tracked with `dvc add` (data/<name>.dvc): nothing to pull")
+    if failures:
+        print("\n".join(failures), file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
