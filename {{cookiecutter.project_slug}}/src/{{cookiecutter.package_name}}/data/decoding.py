@@ -90,7 +90,7 @@ def refuse(path: Path, problem: str, fix: str) -> UserError:
 
 
 def _converted(image: Image.Image) -> str:
-    if image.mode == "P" and image.has_transparency_data:
+    if image.mode == "P" and "transparency" in image.info:
         return "RGBA"
     return CONVERTED[image.mode]
 
@@ -108,7 +108,8 @@ def inspect(path: Path, image: Image.Image) -> Stored:
             path, f"has Pillow mode {image.mode}, which is not decoded", "save it as RGB or grey"
         )
     mode = _converted(image)
-    raw_mode = image.tile[0].args if image.tile else ""
+    _, _, _, raw_mode = image.tile[0] if image.tile else (None, None, None, "")
+    # the raw codec gives (mode, stride, orientation), the others the mode alone
     raw_mode = raw_mode[0] if isinstance(raw_mode, tuple) else str(raw_mode)
     if WIDE_RAW_MODE in raw_mode and PIXEL_TYPES[mode] == "uint8":
         raise refuse(
