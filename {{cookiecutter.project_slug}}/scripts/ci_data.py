@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 from dvc.repo import Repo
+from dvc.stage import PipelineStage
 
 ROOT = Path(__file__).resolve().parents[1]
 SWITCH = "DATA_IN_CI"  # the opt-out, set in the workflow's env
@@ -47,6 +48,11 @@ class Dataset:
     url: str  # that remote's location
 
 
+def relative(path: str) -> str:
+    """A path as the project names it, whatever the working directory."""
+    return Path(os.path.relpath(path, ROOT)).as_posix()
+
+
 def opted_in() -> bool:
     """Whether CI pulls the data: DATA_IN_CI is "true" (or unset) or "false"."""
     value = os.environ.get(SWITCH, ON).strip().lower()
@@ -56,19 +62,20 @@ def opted_in() -> bool:
 
 
 def tracked(repo: Repo) -> tuple[list[Dataset], set[str]]:
-    """The datasets of the `.dvc` files, and the paths `dvc.yaml` stages write."""
+    """The datasets of the `.dvc` files (`dvc add`, `dvc import`), and the paths that
+    `dvc.yaml` stages write (made by code, so not pulled)."""
     default = repo.config["core"].get("remote", "")
     remotes = repo.config["remote"]
     datasets, made = [], set()
     for stage in repo.index.stages:
         for out in stage.outs:
-            path = str(out)
-            if not stage.is_data_source:
+            path = relative(out.fs_path)
+            if isinstance(stage, PipelineStage):
                 made.add(path)
                 continue
             remote = out.remote or default
             url = remotes.get(remote, {}).get("url", "")
-            datasets.append(Dataset(stage.relpath, path, remote, url))
+            datasets.append(Dataset(relative(stage.path), path, remote, url))
     return sorted(datasets, key=lambda dataset: dataset.path), made
 
 
@@ -106,7 +113,7 @@ def unprovided(datasets: list[Dataset], made: set[str]) -> list[str]:
     lines = []
     for config in sorted(DATA_CONFIGS.glob("*.yaml")):
         data_dir = (yaml.safe_load(config.read_text()) or {}).get("data_dir")
-        if not data_dir or data_dir in covered or (ROOT / data_dir).exists():
+        if not data_dir or relative(ROOT / data_dir) in covered or (ROOT / data_dir).exists():
             continue
         lines.append(
             f"error: {config.relative_to(ROOT)}: {data_dir} is neither in the checkout nor "
