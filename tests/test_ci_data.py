@@ -72,11 +72,15 @@ def env(home: Path) -> dict[str, str]:
     return user_env(home)
 
 
-@pytest.fixture(scope="module")
-def project(cookies_session, env) -> Path:
+def bake(cookies_session) -> Path:
     result = cookies_session.bake(template=str(TEMPLATE))
     assert result.exit_code == 0, result.exception
     return Path(result.project_path)
+
+
+@pytest.fixture(scope="module")
+def project(cookies_session) -> Path:
+    return bake(cookies_session)
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +103,13 @@ def fresh_clone_state(project: Path) -> None:
     shutil.rmtree(project / ".dvc" / "cache", ignore_errors=True)
 
 
-def run_step(project: Path, env: dict[str, str], **settings: str) -> subprocess.CompletedProcess:
+def run_step(project: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     """The data step's command, as GitHub runs a `run:` step: bash -e, the workflow's env."""
     command, workflow_env = data_step(project)
     return subprocess.run(
         ["bash", "-e", "-c", command],
         cwd=project,
-        env={**env, **workflow_env, **settings},
+        env={**env, **workflow_env},
         capture_output=True,
         text=True,
         check=False,
@@ -128,10 +132,12 @@ def test_the_opt_out_is_on_by_default_at_the_top_of_the_workflow(project):
     assert "dvc add" in (project / WORKFLOW).read_text().split(f"{SWITCH}:")[0]  # its comment
 
 
-def test_without_datasets_the_step_passes_with_no_remote(project, env, home):
+def test_without_datasets_the_step_passes_with_no_remote(cookies_session, tmp_path):
     """The fresh bake's digits are made by code: no remote, no data, and the step passes."""
+    home = tmp_path / "home"
+    home.mkdir()
+    done = run_step(bake(cookies_session), user_env(home))
     assert not (home / ".cache" / "dvc-remotes").exists()
-    done = run_step(project, env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "nothing to pull" in done.stdout
 
