@@ -99,3 +99,11 @@ def test_an_installed_copy_of_this_checkouts_code_is_accepted_and_a_stale_one_re
     assert check_code_in(checkout, site).returncode == 0
     (checkout / "src" / PACKAGE / "model.py").write_text("WIDTH = 16\n")
     assert check_code_in(checkout, site).returncode == 1
+
+
+def test_a_metric_where_smaller_is_better_is_refused_rather_than_read_backwards(tmp_path):
+    root = make_checkout(tmp_path / "clone")
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "greater-is-better = false\n")
+    with pytest.raises(UserError, match="greater-is-better = false is not supported"):
+        Project.find(root)

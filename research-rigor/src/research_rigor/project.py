@@ -92,7 +92,14 @@ class Project:
                     f"{pyproject}: [tool.{TABLE}] has unknown keys {', '.join(unknown)}; "
                     f"the known ones are {', '.join(sorted(keys))}."
                 )
-            return cls(folder, **{key.replace("-", "_"): value for key, value in table.items()})
+            project = cls(folder, **{key.replace("-", "_"): value for key, value in table.items()})
+            if not project.greater_is_better:  # the statistics read a larger metric as better
+                raise UserError(
+                    f"{pyproject}: greater-is-better = false is not supported by this version "
+                    "of research-rigor: report a metric where larger is better (an accuracy, "
+                    "or the negated loss)."
+                )
+            return project
         raise UserError(
             f"no pyproject.toml with a [tool.{TABLE}] table in {start} or above: run this "
             f"inside a project that declares itself (see research-rigor's README)."
