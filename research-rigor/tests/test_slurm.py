@@ -110,3 +110,50 @@ def test_a_cpu_trainer_asks_little_and_a_gpu_trainer_one_gpu_per_device():
     assert slurm.mem_gb("cpu", 1) == slurm.CPU_PROCESS_MEM_GB
     assert slurm.mem_gb("gpu", "4") == 4 * slurm.GPU_PROCESS_MEM_GB
     assert slurm.gpus_per_node("cpu", 2) is None and slurm.gpus_per_node("gpu", "4") == 4
+
+
+def watching(monkeypatch, pending: str, sinfo: str | None):
+    """The project's launcher with SLURM's commands answered from strings, and the
+    commands it ran."""
+    from hydra_plugins.research_rigor_slurm import launcher
+
+    ran: list[list[str]] = []
+    answers = {launcher.QUEUE: pending, launcher.NODES: sinfo, launcher.CANCEL: ""}
+
+    def query(command: list[str]) -> str | None:
+        ran.append(command)
+        return answers[command[0]]
+
+    monkeypatch.setattr(launcher, "query", query)
+    params = {**OLD_DEFAULTS, "partition": "local", "mem_gb": 1, "timeout_min": 240}
+    return launcher, launcher.SlurmLauncher(**params), ran
+
+
+def test_a_submitted_job_pending_for_a_reason_no_waiting_ends_is_cancelled(monkeypatch):
+    launcher, watcher, ran = watching(
+        monkeypatch, "7_0|PartitionConfig\n7_1|PartitionConfig\n", None
+    )
+    with pytest.raises(launcher.NeverStartsError) as raised:
+        watcher.end_if_never(["7_0", "7_1"])
+    assert str(raised.value) == (
+        "error: SLURM would never start job 7_0 (pending: PartitionConfig, it asks for more "
+        "than the partition's nodes have or its limits allow): each job asks for 4 CPUs, 1 GB "
+        "and no GPU per node for 240 minutes (hydra.launcher.timeout_min); sinfo -N -l shows "
+        "what the nodes of the partition have; the sweep's jobs were cancelled (scancel 7)."
+    )
+    assert ran[-1] == ["scancel", "7"]  # by id, once for the whole array
+
+
+def test_a_job_waiting_for_resources_a_node_has_keeps_waiting(monkeypatch):
+    _, watcher, ran = watching(monkeypatch, "7_0|Resources\n7_1|Priority\n", ONE_SMALL_NODE)
+    watcher.params["cpus_per_task"] = 2
+    watcher.end_if_never(["7_0", "7_1"])  # 2 CPUs asked of a busy 2-CPU node: it may come
+    assert not any(command[0] == "scancel" for command in ran)
+
+
+def test_a_job_waiting_for_resources_no_node_has_is_cancelled(monkeypatch):
+    launcher, watcher, ran = watching(monkeypatch, "7_0|Resources\n", ONE_SMALL_NODE)
+    watcher.params["cpus_per_task"] = 8
+    with pytest.raises(launcher.NeverStartsError, match=r"pending: Resources, no node of the"):
+        watcher.end_if_never(["7_0"])
+    assert ran[-1] == ["scancel", "7"]

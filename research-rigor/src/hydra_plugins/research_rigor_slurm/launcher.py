@@ -141,14 +141,20 @@ class SlurmLauncher(SubmititSlurmLauncher):
         arrays = sorted({job.split("_")[0] for job in job_ids})
         listing = ["--noheader", "--array", "--states=PENDING", f"--format={PENDING_FORMAT}"]
         pending = query([QUEUE, *listing, "-j", ",".join(arrays)])
-        for line in (pending or "").splitlines():
-            job, _, reason = line.strip().partition("|")
+        stuck = [
+            (job, reason)
+            for job, _, reason in (
+                line.strip().partition("|") for line in (pending or "").split("\n")
+            )
+            if slurm.never_reason(reason) or slurm.judged_reason(reason)
+        ]
+        if not stuck:
+            return
+        asked = slurm.request(self.params)  # the same for every job of the sweep
+        nodes = partition_nodes(asked.partition) if asked else None
+        why = slurm.shortfall(asked, nodes) if asked and nodes else None
+        for job, reason in stuck:
             meaning = slurm.never_reason(reason)
-            if meaning is None and not slurm.judged_reason(reason):
-                continue
-            asked = slurm.request(self.params)
-            nodes = partition_nodes(asked.partition) if asked else None
-            why = slurm.shortfall(asked, nodes) if asked and nodes else None
             if meaning is None and why is None:
                 continue  # it waits for nodes that are busy, down or reserved: they may come
             cancel = f"scancel {' '.join(arrays)}"
