@@ -1,7 +1,8 @@
 """research-rigor on a project that is not a bake: shaped like lightning-hydra-template.
 
-The project has its own `src/train.py`, its own LightningModule and datamodule, and its
-variants as `configs/experiment/*.yaml`. It declares itself in `[tool.research-rigor]`,
+The project has its own `src/train.py`, its own LightningModule and datamodule, its
+variants as `configs/experiment/*.yaml`, and paths from `${oc.env:PROJECT_ROOT}` and
+`${hydra:runtime.output_dir}`. It declares itself in `[tool.research-rigor]`,
 calls the guard and the provenance record from its training script, and the CLI then
 runs `seeds`, `compare` (a verdict) and `affected` (the experiment a change moved) on it.
 Real git, real Lightning training on scikit-learn's digits, nothing mocked.
@@ -54,9 +55,12 @@ FILES = {
           - experiment: small
         seed: 0
         allow_dirty: false
+        paths:  # lightning-hydra-template's: the root from the environment, Hydra's run dir
+          root_dir: ${oc.env:PROJECT_ROOT}
+          output_dir: ${hydra:runtime.output_dir}
         data:
           _target_: lht_demo.datamodule.DigitsDataModule
-          data_dir: data/digits
+          data_dir: ${paths.root_dir}/data/digits
           batch_size: 64
         model:
           hidden: 32
@@ -68,6 +72,7 @@ FILES = {
           logger: false
           enable_progress_bar: false
           enable_model_summary: false
+          default_root_dir: ${paths.output_dir}
         hydra:
           run:
             dir: outputs/runs/${now:%Y-%m-%d_%H-%M-%S-%f}
@@ -164,6 +169,7 @@ FILES = {
             return DigitsClassifier(**cfg.model)
         """,
     "src/train.py": """\
+        import os
         import sys
         from pathlib import Path
 
@@ -184,6 +190,7 @@ FILES = {
         from research_rigor.results import write_metrics
 
         PROJECT = Project.find(Path(__file__))
+        os.environ.setdefault("PROJECT_ROOT", str(PROJECT.root))  # what rootutils does
 
 
         def train(cfg) -> None:
@@ -204,7 +211,6 @@ FILES = {
             best = ModelCheckpoint(run_dir / "checkpoints", monitor=PROJECT.monitor, mode="max")
             trainer = L.Trainer(
                 **cfg.trainer,
-                default_root_dir=run_dir,
                 callbacks=[
                     best,
                     RunStateInCheckpoint(record),

@@ -71,3 +71,10 @@ def test_what_only_torch_needs_is_left_out_of_the_lock():
     )
     kept = lock.without_unlocked(compiled)
     assert "nvidia" not in kept and "six==1.16.0" in kept and "filelock==3.0" in kept
+
+
+def test_a_pyproject_without_a_project_table_is_one_line(tmp_path):
+    (tmp_path / lock.PYPROJECT).write_text('[tool.research-rigor]\npackage = "probe"\n')
+    (tmp_path / lock.LOCK_FILE).write_text(lock.DIGEST_LINE + "0\n")
+    with pytest.raises(UserError, match=r"has no \[project\] table"):
+        lock.check(tmp_path)

@@ -28,7 +28,9 @@ import hashlib
 import json
 import logging
 import math
+import os
 import platform
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +47,12 @@ RECORD_FILE = Path("tests") / "behaviour.json"
 STEPS = 5  # enough for the optimizer, its state and the schedule to matter; a second at most
 SEED = 0
 NO_PROFILE = "default"  # the profile key of a project without a profiles group
+UNSHAPING_KEYS = ("logger",)  # where a run logs to does not shape it
+HYDRA_KEY = "hydra"  # Hydra's own settings, composed in to resolve `${hydra:...}`
+CHECKOUT = "<checkout>"  # a checkout's own path, in the configs compared across checkouts
+PROJECT_ROOT_VARIABLE = "PROJECT_ROOT"
+# Hydra's run directory while composing outside a run; nothing is written there.
+FINGERPRINT_RUN_DIR = Path(tempfile.gettempdir()) / "research-rigor-fingerprint"
 # Largest relative change of any recorded number that still counts as the same behaviour.
 # Measured: a 1e-13 relative change of every weight (a thousand times float64's rounding)
 # moves the numbers by 3e-11 at most; a 1% change of a learning rate or a dropout by 2e-3.
@@ -119,20 +127,32 @@ def profiles(project: Project) -> list[str]:
 def compose(
     project: Project, mode: str, profile: str, overrides: tuple[str, ...] = ()
 ) -> DictConfig:
-    """The config `python <train> <modes>=<mode> +<profiles>=<profile> <overrides>` runs."""
+    """The config `python <train> <modes>=<mode> +<profiles>=<profile> <overrides>` runs.
+
+    Outside a run, Hydra's `${hydra:runtime.output_dir}` has no value: it is given
+    FINGERPRINT_RUN_DIR. A `PROJECT_ROOT` environment variable (lightning-hydra-template's
+    `${oc.env:PROJECT_ROOT}`) defaults to the project's root, as its training script sets it."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
 
+    os.environ.setdefault(PROJECT_ROOT_VARIABLE, str(project.root))
     chosen = project.overrides(mode, None if profile == NO_PROFILE else profile)
     with initialize_config_dir(config_dir=str(project.config_dir), version_base="1.3"):
-        return hydra_compose(project.config_name, overrides=[*chosen, *overrides])
+        cfg = hydra_compose(
+            project.config_name, overrides=[*chosen, *overrides], return_hydra_config=True
+        )
+    cfg.hydra.runtime.output_dir = str(FINGERPRINT_RUN_DIR)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
 
 
-def experiment_config(cfg: DictConfig) -> dict[str, Any]:
-    """Everything that shapes the experiment; where it is logged to is not part of it."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    resolved.pop("logger", None)
-    return resolved
+def experiment_config(cfg: DictConfig, project: Project) -> dict[str, Any]:
+    """Everything that shapes the experiment, the same in every checkout of it: where it is
+    logged to and Hydra's own settings are left out, and the checkout's path is named."""
+    shaping = [key for key in cfg if key not in (*UNSHAPING_KEYS, HYDRA_KEY)]
+    resolved = OmegaConf.to_container(OmegaConf.masked_copy(cfg, shaping), resolve=True)
+    return json.loads(json.dumps(resolved).replace(str(project.root), CHECKOUT))
 
 
 @contextmanager
@@ -222,7 +242,7 @@ def measure(project: Project, overrides: tuple[str, ...] = ()) -> dict[str, Any]
         for profile in profiles(project):
             cfg = compose(project, mode, profile, overrides)
             measured.setdefault(mode, {})[profile] = {
-                "config": experiment_config(cfg),
+                "config": experiment_config(cfg, project),
                 "fingerprint": asdict(fingerprint(cfg, build_model)),
             }
     return measured

@@ -44,9 +44,20 @@ NEVER = "sys_platform == 'never'"
 MARKER_SEPARATOR = " ; "
 
 
+def project_table(pyproject: Path) -> dict[str, Any]:
+    """The `[project]` table the lock is resolved from."""
+    found = tomllib.loads(pyproject.read_text()).get("project")
+    if found is None:
+        raise UserError(
+            f"{pyproject} has no [project] table: declare the dependencies there "
+            "(name, requires-python, dependencies and a `dev` extra) to lock them."
+        )
+    return found
+
+
 def dependency_digest(pyproject: Path) -> str:
     """SHA-256 of what the lock is resolved from: the dependencies and the locked extras."""
-    project = tomllib.loads(pyproject.read_text())["project"]
+    project = project_table(pyproject)
     locked = {
         "dependencies": project.get("dependencies", []),
         "extras": {name: project.get("optional-dependencies", {}).get(name, []) for name in EXTRAS},
@@ -98,7 +109,7 @@ def header(digest: str) -> str:
 
 def minimum_python(pyproject: Path) -> str:
     """The lowest Python version pyproject.toml admits ('>=3.11' gives '3.11')."""
-    requires: Any = tomllib.loads(pyproject.read_text())["project"].get("requires-python", "")
+    requires: Any = project_table(pyproject).get("requires-python", "")
     found = re.search(r">=\s*(\d+\.\d+)", requires)
     if found is None:
         raise UserError(f"{PYPROJECT} needs requires-python = '>=X.Y' to lock for.")
