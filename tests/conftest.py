@@ -2,6 +2,7 @@
 
 import functools
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -81,6 +82,12 @@ def needs_index(what: str, index: str = PACKAGE_INDEX) -> None:
             "where PyPI is reachable, or set PIP_INDEX_URL to a mirror.",
             pytrace=False,
         )
+
+
+def metric_version(project: Path) -> int:
+    """A bake's METRIC_VERSION, as its metrics.py declares it."""
+    (metrics,) = (project / "src").glob("*/metrics.py")
+    return int(re.search(r"^METRIC_VERSION = (\d+)", metrics.read_text(), re.MULTILINE)[1])
 
 
 def run(

@@ -13,13 +13,12 @@ import pytest
 import yaml
 
 from . import image_dataset
-from .conftest import run, user_env
+from .conftest import metric_version, run, user_env
 
 pytestmark = pytest.mark.slow
 
 PIPELINE_OUTPUTS = ("data/digits", "artifacts/train", "artifacts/evaluate")
 PACKAGE = "my_research"  # the default bake's import name
-METRIC_VERSION = 2  # the bake's (metrics.py)
 OWN = image_dataset.NAME  # the user's own dataset: generated class-per-folder RGB images
 
 
@@ -67,7 +66,7 @@ def test_repro_runs_prepare_split_train_evaluate(project, env, first_repro):
     for stage in ("prepare", "split", "train", "evaluate"):
         assert f"Running stage '{stage}'" in first_repro
     metrics = json.loads((project / "artifacts" / "evaluate" / "metrics.json").read_text())
-    assert metrics["metric_version"] == METRIC_VERSION and "test/acc" in metrics
+    assert metrics["metric_version"] == metric_version(project) and "test/acc" in metrics
     for plot in ("confusion.csv", "per_class.csv", "learning_curves.csv"):
         assert (project / "artifacts" / "evaluate" / "plots" / plot).is_file()
 

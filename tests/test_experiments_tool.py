@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TEMPLATE, run
+from .conftest import TEMPLATE, metric_version, run
 
 pytestmark = pytest.mark.slow
 
@@ -39,12 +39,6 @@ REPORT_FIGURES = (
     "misclassified.png",
     "weights_and_gradients.png",
 )
-
-
-def metric_version(repo: Path) -> int:
-    """The bake's METRIC_VERSION, as its metrics.py declares it."""
-    text = (repo / "src" / PACKAGE / "metrics.py").read_text()
-    return int(re.search(r"^METRIC_VERSION = (\d+)", text, re.MULTILINE).group(1))
 
 
 def git(repo: Path, *args: str) -> str:

@@ -341,7 +341,7 @@ def bump_metric_version(copy: Path) -> None:
     text = path.read_text()
     version = int(re.search(r"^METRIC_VERSION = (\d+)\b", text, re.MULTILINE)[1])
     path.write_text(text.replace(f"METRIC_VERSION = {version}", f"METRIC_VERSION = {version + 1}"))
-    run_in(copy, "-m", f"{PACKAGE}.metrics", "lock", check=True)
+    run_in(copy, "-m", "research_rigor", "metric", "lock", check=True)
 
 
 def record_behaviour(copy: Path) -> None:
@@ -432,7 +432,7 @@ def test_protocol_change_fails_the_metric_version_test_until_bumped(installed_pr
     )
     failed = pytest_in(copy, *METRIC_TEST)
     assert failed.returncode == 1 and "Bump METRIC_VERSION" in failed.output, failed.output
-    refused = run_in(copy, "-m", f"{PACKAGE}.metrics", "lock")
+    refused = run_in(copy, "-m", "research_rigor", "metric", "lock")
     assert refused.returncode == 1 and "bump it" in refused.stderr
     bump_metric_version(copy)
     passed = pytest_in(copy, *METRIC_TEST)
