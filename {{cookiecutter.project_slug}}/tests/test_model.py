@@ -72,7 +72,26 @@ class StopWhenMemorized(L.Callback):
             trainer.should_stop = loss < self.limit
 
 
-def _train_on_one_batch(model, cfg: DictConfig, batch, steps: int, limit: float) -> None:
+class GradientsLeftOver(L.Callback):
+    """Whether gradients are left over when an optimizer step's first backward pass starts
+    (with gradient accumulation, only the step's first micro-batch starts clean)."""
+
+    def __init__(self) -> None:
+        self.left_over: list[bool] = []
+        self.batch_idx = 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.batch_idx = batch_idx
+
+    def on_before_backward(self, trainer, pl_module, loss) -> None:
+        if self.batch_idx % trainer.accumulate_grad_batches == 0:
+            grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+            self.left_over.append(any(bool(grad.any()) for grad in grads))
+
+
+def _train_on_one_batch(
+    model, cfg: DictConfig, batch, steps: int, limit: float, *watchers: L.Callback
+) -> None:
     """Up to `steps` optimizer steps on the same batch, through Lightning's own training
     loop (zero_grad, backward, step) with the mode's optimizer and the trainer config."""
     images, labels = batch
@@ -82,7 +101,7 @@ def _train_on_one_batch(model, cfg: DictConfig, batch, steps: int, limit: float)
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
-        callbacks=[StopWhenMemorized(batch, limit)],
+        callbacks=[StopWhenMemorized(batch, limit), *watchers],
     )
     trainer.fit(model, train_dataloaders=DataLoader(repeated, batch_size=len(labels)))
 
@@ -107,6 +126,18 @@ def test_overfits_one_batch(make_model, batch, datamodule, mode):
         f"{limit:.3f} = {OVERFIT_LOSS_SHARE} x ln({datamodule.num_classes}); accuracy "
         f"{accuracy:.3f}): if the loss is still falling, raise mode.overfit_steps in "
         f"configs/mode/{mode}.yaml; if it is not, check the loss, the optimizer and its lr"
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_step_starts_from_cleared_gradients(make_model, batch, mode):
+    """Gradients do not carry over from one optimizer step to the next: otherwise every step
+    follows the sum of all past gradients, and training still converges, only wrongly."""
+    watcher = GradientsLeftOver()
+    _train_on_one_batch(make_model(mode), compose_config(mode), batch, 3, -math.inf, watcher)
+    assert watcher.left_over == [False] * len(watcher.left_over) and watcher.left_over, (
+        f"{mode}: gradients of the previous step are still there when the next backward "
+        f"pass starts (steps {watcher.left_over}): the optimizer's zero_grad is skipped"
     )
 
 
