@@ -41,6 +41,7 @@ import psutil  # installed with DVC, which every bake depends on
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+LIBRARY = TEMPLATE / "research-rigor"
 EPOCHS_SCRIPT = Path(__file__).resolve().parent / "epochs.py"
 PAGE = TEMPLATE / "docs" / "benchmarks.md"
 PACKAGE = "my_research"  # the default bake's import name
@@ -489,6 +490,9 @@ def fresh_venv(bench: Bench, name: str) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     quiet(subprocess.run([python, "-m", "pip", "install", "--quiet", TORCH], **QUIET))
+    # until research-rigor is on PyPI, the lock's pin is this checkout's copy (README)
+    library = [python, "-m", "pip", "install", "--quiet", "--no-deps", str(LIBRARY)]
+    quiet(subprocess.run(library, **QUIET))
     return python
 
 
