@@ -91,3 +91,29 @@ def test_an_excluded_name_that_is_gone_is_named(project):
     edit(project / "src" / PACKAGE / "data" / "loaders.py", "def train_loader", "def fit_loader")
     checked = command(project, "check")
     assert "data/loaders.py no longer defines data/loaders.py:train_loader" in checked.stderr
+
+
+def test_an_installed_module_named_by_import_name_is_fingerprinted_from_its_source(
+    tmp_path, monkeypatch
+):
+    """Code the project calls but does not hold (a library's image decoding): its release
+    that changes the code moves the fingerprint; one that only rewords it does not."""
+    from research_rigor.errors import UserError
+    from research_rigor.metric_lock import Definition
+
+    installed = tmp_path / "site" / "probe_library"
+    write(installed / "__init__.py", "")
+    write(installed / "decoding.py", 'def decode(x):\n    """Scaled."""\n    return x / 255\n')
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    whole = Definition(tmp_path, PACKAGE, 1, ("probe_library.decoding",))
+    one = Definition(tmp_path, PACKAGE, 1, ("probe_library.decoding:decode",))
+    before = whole.fingerprint(), one.fingerprint()
+    edit(installed / "decoding.py", '"""Scaled."""', '"""Scaled to [0, 1]."""')
+    assert (whole.fingerprint(), one.fingerprint()) == before
+    edit(installed / "decoding.py", "x / 255", "x / 65535")
+    assert whole.fingerprint() != before[0] and one.fingerprint() != before[1]
+    with pytest.raises(UserError, match=r"probe_library\.absent, which is not an installed"):
+        Definition(tmp_path, PACKAGE, 1, ("probe_library.absent",)).fingerprint()
+    package = Definition(tmp_path, PACKAGE, 1, ("research_rigor.experiments",))
+    with pytest.raises(UserError, match="name each module of a package by its import name"):
+        package.fingerprint()  # a package is named module by module

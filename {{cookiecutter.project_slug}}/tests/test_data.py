@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 from research_rigor.errors import UserError
+from research_rigor.images import RESAMPLING
 from sklearn.datasets import load_digits
 
 from {{ cookiecutter.package_name }}.data import protocol, splits
 from {{ cookiecutter.package_name }}.data.arrays import IMAGES_FILE, LABELS_FILE, ArrayDataModule
-from {{ cookiecutter.package_name }}.data.decoding import RESAMPLING
 from {{ cookiecutter.package_name }}.data.digits import DigitsDataModule
 
 from .conftest import BATCH

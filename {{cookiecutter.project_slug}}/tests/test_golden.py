@@ -1,8 +1,9 @@
 """Golden values: fixed files decoded, resized and normalized, and fixed predictions scored,
 against numbers committed in tests/golden/values.json.
 
-The metric fingerprint covers this project's code; these cover the libraries under it.
-A Pillow upgrade that decodes or resamples differently, or a torchmetrics upgrade that
+The metric fingerprint covers this project's code and research-rigor's image decoding
+(`research_rigor.images`, named in metrics.py's DEFINITION); these cover the libraries
+under them. A Pillow upgrade that decodes or resamples differently, or a torchmetrics upgrade that
 scores differently, moves the metric without a line of this project changing: the
 suite then fails here. If the change is deliberate (an upgrade you accept), bump
 METRIC_VERSION in metrics.py and lock it, then re-record these values with
@@ -17,8 +18,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from research_rigor import images
 
-from {{ cookiecutter.package_name }}.data import decoding, protocol
+from {{ cookiecutter.package_name }}.data import protocol
 from {{ cookiecutter.package_name }}.evaluation import Predictions
 from {{ cookiecutter.package_name }}.metrics import build_metric
 
@@ -27,7 +29,7 @@ VALUES = GOLDEN / "values.json"
 SIZE = (5, 7)  # (H, W): every file is resampled, down and across its aspect ratio
 MEAN, STD = 0.4, 0.2  # a normalization like a split's, per channel
 TOLERANCE = 1e-5  # float32 arithmetic; any change of decoder, filter or scoring moves more
-LIBRARIES = ("pillow", "torchmetrics", "torch", "numpy")
+LIBRARIES = ("pillow", "torchmetrics", "torch", "numpy", "research-rigor")
 FILTERS = ("NEAREST", "BOX", "HAMMING", "BICUBIC", "LANCZOS")  # all but the project's own
 INSTRUCTION = (
     "a library upgrade or a decoding change moved the metric: if that is deliberate, bump "
@@ -63,8 +65,8 @@ def write_files() -> None:
 def pixels(name: str) -> np.ndarray:
     """The file as the loaders serve it: decoded by its own policy, resized, normalized."""
     path = GOLDEN / name
-    policy = decoding.policy_of([path], None)
-    image = decoding.decode(path, policy, SIZE)
+    policy = images.policy_of([path], None)
+    image = images.decode(path, policy, SIZE)
     return protocol.normalize(image, [MEAN] * policy.channels, [STD] * policy.channels)
 
 
@@ -127,7 +129,7 @@ def test_decoding_and_scoring_give_the_golden_values(golden):
 @pytest.mark.parametrize("name", FILTERS)
 def test_another_resize_filter_fails_the_golden_values(golden, monkeypatch, name):
     """The golden values are sensitive enough: every other Pillow filter moves them."""
-    monkeypatch.setattr(decoding, "RESAMPLING", getattr(Image.Resampling, name))
+    monkeypatch.setattr(images, "RESAMPLING", getattr(Image.Resampling, name))
     assert differences(golden), f"{name} resampling left every golden value in place"
 
 

@@ -11,6 +11,9 @@ by default `<package>.metrics`) declares it:
 DEFINITION names whole modules and packages (every definition in them, so a module
 added to a listed package is covered the day it is written) and single definitions
 (`module.py:Name`, `module.py:Class.method`), relative to the metric module's folder.
+A module of another installed package is named by its import name (`research_rigor.images`,
+or `research_rigor.images:decode`): code a project calls but does not hold, whose release
+then moves the fingerprint when it changes.
 EXCLUDED leaves parts of the listed modules out, each with the reason. The fingerprint
 is taken from syntax trees, so comments, docstrings and formatting do not count, and
 the project's own package name does not either. `metric.lock` at the project root holds
@@ -22,6 +25,7 @@ the version and its fingerprint:
 import ast
 import hashlib
 import importlib
+import importlib.util
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ LOCK_FILE = "metric.lock"
 LOCK_COMMAND = "research-rigor metric lock"
 DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 SEPARATOR = ":"  # module.py:Name
+SOURCE_SUFFIX = ".py"  # a project's module; a dotted name without it is an installed module
 
 
 @dataclass(frozen=True)
@@ -79,9 +84,7 @@ class Definition:
         for module, names in self.modules():
             if module in self.excluded:
                 continue
-            path = self.folder / module
-            if not path.is_file():
-                raise UserError(f"DEFINITION names {module}, which is not in {self.folder}.")
+            path = self._file(module)
             tree = _meaning(ast.parse(path.read_text()), self.package)
             definitions = _definitions(tree)
             wanted = names or [name for name in definitions if self._kept(module, name)]
@@ -107,6 +110,24 @@ class Definition:
                     digest.update(_canonical(definitions[name]).encode())
         return digest.hexdigest()
 
+    def _file(self, module: str) -> Path:
+        """The file of a module named in DEFINITION: the project's, or an installed one's."""
+        if not _imported(module):
+            path = self.folder / module
+            if not path.is_file():
+                raise UserError(f"DEFINITION names {module}, which is not in {self.folder}.")
+            return path
+        try:
+            spec = importlib.util.find_spec(module)
+        except ModuleNotFoundError:
+            spec = None
+        if spec is None or spec.origin is None or spec.submodule_search_locations is not None:
+            raise UserError(
+                f"DEFINITION names {module}, which is not an installed module: install it, or "
+                "name each module of a package by its import name."
+            )
+        return Path(spec.origin)
+
     def _kept(self, module: str, name: str) -> bool:
         return f"{module}{SEPARATOR}{name}" not in self.excluded
 
@@ -124,6 +145,11 @@ class Definition:
                 if self._kept(module, f"{name}.{getattr(member, 'name', '')}")
             ] or [ast.Pass()]
         return False
+
+
+def _imported(module: str) -> bool:
+    """Whether DEFINITION names an installed module by import name (`package.module`)."""
+    return "." in module and not module.endswith(SOURCE_SUFFIX) and "/" not in module
 
 
 def _meaning(tree: ast.Module, package: str) -> ast.Module:

@@ -2,14 +2,15 @@
 
 Numbers measured under different validation procedures must never be compared, so
 the procedure carries a version. What defines it is declared below: this file, the
-whole data package (how samples are found, labelled, split, decoded, resized and
-normalized, and which statistics normalize val and test; a data format added to it
-is covered the day it is written), the evaluation loop of `evaluate.py`, `predict.py`
-and the reports (`evaluation.py`), and the model's evaluation steps. research-rigor
-fingerprints their syntax trees (comments, docstrings and formatting do not count)
-and locks the result in `metric.lock` at the project root; `tests/test_metric_version.py`
-fails when the fingerprint moves without a version bump, and `tests/test_golden.py`
-when a library upgrade moves the numbers themselves.
+whole data package (how samples are found, labelled, split, resized and normalized, and
+which statistics normalize val and test; a data format added to it is covered the day
+it is written), how image files are decoded (research-rigor's `research_rigor.images`:
+a release of the library that changes it moves the fingerprint too), the evaluation
+loop of `evaluate.py`, `predict.py` and the reports (`evaluation.py`), and the model's
+evaluation steps. research-rigor fingerprints their syntax trees (comments, docstrings
+and formatting do not count) and locks the result in `metric.lock` at the project root;
+`tests/test_metric_version.py` fails when the fingerprint moves without a version bump,
+and `tests/test_golden.py` when a library upgrade moves the numbers themselves.
 
 After a deliberate change: bump METRIC_VERSION, run `research-rigor metric lock`,
 and re-run the baseline.
@@ -29,11 +30,12 @@ MONITOR = f"val/{METRIC_NAME}"  # selects the best checkpoint
 REPORTED = f"test/{METRIC_NAME}"  # the single number a run is judged by
 
 # What defines the metric, relative to this folder: whole modules and packages (every
-# definition in them), or single definitions ("module.py:Name"). The model is mostly
-# training: only its evaluation steps count.
+# definition in them), or single definitions ("module.py:Name"); an installed module by
+# its import name. The model is mostly training: only its evaluation steps count.
 DEFINITION = (
     "metrics.py",
     "data",
+    "research_rigor.images",  # how image files become pixels: installed, named by import name
     "evaluation.py",
     "model.py:STAGES",
     "model.py:Classifier._step",

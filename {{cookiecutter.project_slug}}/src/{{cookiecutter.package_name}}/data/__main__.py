@@ -50,7 +50,7 @@ pin_memory: false  # true speeds up copies to a GPU; on the CPU it only costs
 
 
 def scan(data_dir: Path, pixel_range: list[float] | None = None) -> Scan:
-    """Arrays are served as stored; image files are decoded by `pixel_range` (`decoding.py`)."""
+    """Arrays are served as stored; image files are decoded by `pixel_range` (research-rigor)."""
     if arrays.is_arrays(data_dir):
         return arrays.scan(data_dir)
     return folders.scan(data_dir, pixel_range)

@@ -2,10 +2,10 @@
 
 Classes are the folder names in sorted order; samples are sorted by class, then path.
 Each sample is decoded when a batch needs it (in the loader's worker processes) by the
-policy its split file records (`decoding.py`: channels, pixel type, the range scaled to
-[0, 1]) and resized to `image_size`: the same deterministic steps for every split, and
-for new images given to `predict.py`. Augmentation is no part of the data: it belongs to
-a mode's recipe (`model.augment`) and is applied to training batches only.
+policy its split file records (`research_rigor.images`: channels, pixel type, the range
+scaled to [0, 1]) and resized to `image_size`: the same deterministic steps for every
+split, and for new images given to `predict.py`. Augmentation is no part of the data: it
+belongs to a mode's recipe (`model.augment`) and is applied to training batches only.
 """
 
 import json
@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from PIL import Image
 from research_rigor.errors import UserError
+from research_rigor.images import Decoding, decode, policy_of
 from torch.utils.data import Dataset
 
 from {{ cookiecutter.package_name }}.data import protocol
 from {{ cookiecutter.package_name }}.data.datamodule import ClassificationDataModule
-from {{ cookiecutter.package_name }}.data.decoding import Decoding, decode, policy_of
 from {{ cookiecutter.package_name }}.data.scan import Scan, digest
 
 FORMAT = "image_folder"

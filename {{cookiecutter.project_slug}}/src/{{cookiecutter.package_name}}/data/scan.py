@@ -22,7 +22,8 @@ class Scan:
     listing: str  # SHA-256 of what identifies each sample and its label
     read: Callable[[int], np.ndarray]  # sample index -> its (C, H, W) pixels at the stored size
     files: tuple[Path, ...] = ()  # one per sample, for data stored as files
-    # How stored values become pixels, recorded in the split (image files: `decoding.py`).
+    # How stored values become pixels, recorded in the split (image files: research-rigor's
+    # `research_rigor.images`).
     decoding: Callable[[], dict[str, Any]] = dict
 
     def __len__(self) -> int:

@@ -1,4 +1,4 @@
-"""How an image file becomes the model's pixels: decoded faithfully, or refused in one line.
+"""How an image file becomes a model's pixels: decoded faithfully, or refused in one line.
 
 Pillow reads the file and applies its EXIF orientation (`ImageOps.exif_transpose`, so
 phone photos are upright); Pillow's own conversions turn palettes, bilevel, CMYK and
@@ -10,8 +10,13 @@ saturated on the way: 16-bit grey stays 16-bit until it is a float.
 Refused, naming the file and the fix: files of several frames (which one is the
 sample?), alpha channels that are not fully opaque (what lies under them?), 16-bit
 colour (Pillow keeps only its top 8 bits), modes Pillow cannot convert to grey or RGB,
-and values outside the declared range. The decoding policy is part of the metric's
-definition (`metrics.py`).
+and values outside the declared range.
+
+`policy_of(files, pixel_range)` reads a dataset's policy from its files' headers (a
+project records it with its split); `decode(path, policy, size)` serves one sample by it.
+The decoding defines the numbers measured on images, so a project that uses it names this
+module in its metric definition (`DEFINITION = (..., "research_rigor.images")`): a
+release of research-rigor that changes it then moves the project's metric fingerprint.
 """
 
 from collections.abc import Sequence
@@ -21,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
+
 from research_rigor.errors import UserError
 
 RESAMPLING = Image.Resampling.BILINEAR  # applied to each channel as 32-bit floats
