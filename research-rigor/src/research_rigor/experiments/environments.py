@@ -5,8 +5,14 @@ A package upgrade or another GPU can move a baseline as much as a change does
 environment digest and mark sides that ran in different environments. They mark
 rather than refuse: comparing across environments can be the point (a torch
 upgrade), but the reader must know the difference is not the change's alone.
+
+A run on the CPU build of torch and one on PyPI's CUDA build (Linux's default) differ first
+in the torch stack (`torch cuda None vs 13.0`), which the note names first; the twenty-odd
+packages of NVIDIA's runtime that the CUDA build brings count as one difference, so they do
+not fill the few differences a note shows.
 """
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,8 +21,14 @@ from research_rigor.experiments.runs import Run
 DIGEST_SHOWN = 12  # leading characters of an environment digest
 SHOWN_DIFFERENCES = 6  # then a count of the rest
 NOT_RECORDED = "not recorded"
-# Sections compared key by key; the package set is compared package by package.
-SECTIONS = ("python", "os", "cpu", "torch")
+# Sections compared key by key: the torch stack (CPU or CUDA build, GPUs) first, then the
+# package set, package by package, then the others.
+TORCH_STACK = "torch"
+SECTIONS = ("python", "os", "cpu")
+# The packages of the CUDA runtime that torch's CUDA wheels install from PyPI (nvidia-cublas,
+# cuda-toolkit, triton...): counted as one difference.
+CUDA_RUNTIME = re.compile(r"(nvidia|cuda)-.+|triton")
+RUNTIME_DIFFER = "CUDA runtime packages (nvidia-*, cuda-*, triton) differ"
 
 
 def shown_digest(runs: list[Run]) -> str:
@@ -35,23 +47,41 @@ def _flat(section: str, value: Any) -> Iterator[tuple[str, str]]:
         yield section, str(value)
 
 
+def _section_differences(section: str, first: dict[str, Any], second: dict[str, Any]) -> list[str]:
+    values = dict(_flat(section, first.get(section)))
+    other_values = dict(_flat(section, second.get(section)))
+    return [
+        f"{key} {values.get(key)} vs {other_values.get(key)}"
+        for key in sorted(values.keys() | other_values.keys())
+        if values.get(key) != other_values.get(key)
+    ]
+
+
+def _package_differences(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
+    """Package by package, the CUDA runtime's packages counted as one."""
+    packages, other_packages = first.get("packages", {}), second.get("packages", {})
+    changed = [
+        name
+        for name in sorted(packages.keys() | other_packages.keys())
+        if packages.get(name) != other_packages.get(name)
+    ]
+    runtime = [name for name in changed if CUDA_RUNTIME.fullmatch(name)]
+    found = [f"{len(runtime)} {RUNTIME_DIFFER}"] if runtime else []
+    return found + [
+        f"{name} {packages.get(name, 'absent')} vs {other_packages.get(name, 'absent')}"
+        for name in changed
+        if name not in runtime
+    ]
+
+
 def differences(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
-    """What differs from the first environment to the second, package versions first."""
+    """What differs from the first environment to the second: the torch stack, the packages,
+    then Python, OS and CPU."""
     if not first or not second:
         return [f"one side's environment was {NOT_RECORDED} (a run from before it was)"]
-    found = []
-    packages, other_packages = first.get("packages", {}), second.get("packages", {})
-    for name in sorted(packages.keys() | other_packages.keys()):
-        if packages.get(name) != other_packages.get(name):
-            found.append(
-                f"{name} {packages.get(name, 'absent')} vs {other_packages.get(name, 'absent')}"
-            )
+    found = _section_differences(TORCH_STACK, first, second) + _package_differences(first, second)
     for section in SECTIONS:
-        values = dict(_flat(section, first.get(section)))
-        other_values = dict(_flat(section, second.get(section)))
-        for key in sorted(values.keys() | other_values.keys()):
-            if values.get(key) != other_values.get(key):
-                found.append(f"{key} {values.get(key)} vs {other_values.get(key)}")
+        found += _section_differences(section, first, second)
     return found
 
 
