@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from research_rigor import provenance
 from research_rigor.errors import UserError
+from research_rigor.project import Project
 
 METRIC = ("acc", 3)  # a project's reported metric and its version
 
@@ -305,3 +306,20 @@ def test_resume_refuses_another_commit_and_extends_the_same_record(
     git(repo, "commit", "--quiet", "-am", "another commit")
     with pytest.raises(UserError, match=r"cannot resume .* git_commit="):
         provenance.continue_record(run_dir, record())
+
+
+def test_record_carries_each_sources_seed_and_the_dataset(repo, data_dir, split_file, tmp_path):
+    cfg = compose_config(overrides=("seeds.init=7", "seeds.order=2", "data.name=letters"))
+    project = Project(repo, "probe", seed_sources={"init": "seeds.init", "order": "seeds.order"})
+    state = provenance.guard(repo, False)
+    record = provenance.build_record(
+        cfg,
+        state,
+        repo,
+        data_dir,
+        split_file,
+        tmp_path,
+        metric=METRIC,
+        seeds=project.source_seeds(cfg),
+    )
+    assert record["seeds"] == {"init": 7, "order": 2} and record["dataset"] == "letters"

@@ -13,8 +13,13 @@ A project declares itself in the `[tool.research-rigor]` table of its `pyproject
     greater-is-better = true
     metric-module = "my_research.metrics"          # METRIC_VERSION, DEFINITION, EXCLUDED
     build-model = "my_research.model:build_model"   # (cfg, datamodule) -> LightningModule
+    datasets = "data"                # the config group whose options are the datasets
+    # the config key that seeds each source of randomness, each defaulting to the run's
+    # `seed`: what `research-rigor seeds --vary init,order,augment` sets one at a time
+    seed-sources = { init = "seeds.init", order = "seeds.order", augment = "seeds.augment" }
 
-Every key but `package` has the default shown (with the project's package name).
+Every key but `package` has the default shown (with the project's package name), except
+`seed-sources`, empty by default: a project without it trains every source from `seed`.
 
 `Project.find` walks up from a path to the first `pyproject.toml` that holds the
 table; every tool takes the object it returns rather than guessing a path from
@@ -28,7 +33,7 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +72,8 @@ class Project:
     greater_is_better: bool = True
     metric_module: str = ""  # empty: the package's `metrics` module
     build_model: str = ""  # "module:function"; empty: the package's model:build_model
+    datasets: str = "data"  # a sweep of this group (data=a,b,c) compares on each dataset
+    seed_sources: dict[str, str] = field(default_factory=dict)  # source -> its seed's config key
 
     @classmethod
     def find(cls, start: Path) -> "Project":
@@ -91,6 +98,14 @@ class Project:
                 raise UserError(
                     f"{pyproject}: [tool.{TABLE}] has unknown keys {', '.join(unknown)}; "
                     f"the known ones are {', '.join(sorted(keys))}."
+                )
+            sources = table.get("seed-sources", {})
+            if not isinstance(sources, dict) or not all(
+                isinstance(key, str) and key for key in sources.values()
+            ):
+                raise UserError(
+                    f"{pyproject}: [tool.{TABLE}] seed-sources names each source's config key, "
+                    'e.g. seed-sources = { init = "seeds.init", order = "seeds.order" }.'
                 )
             project = cls(folder, **{key.replace("-", "_"): value for key, value in table.items()})
             if not project.greater_is_better:  # the statistics read a larger metric as better
@@ -139,6 +154,12 @@ class Project:
         """The command-line overrides that select a mode and a profile."""
         chosen = [f"{self.modes}={mode}"]
         return chosen + ([f"+{self.profiles}={profile}"] if profile else [])
+
+    def source_seeds(self, cfg: Any) -> dict[str, int]:
+        """Each declared source's seed in a composed config (an OmegaConf DictConfig)."""
+        from omegaconf import OmegaConf
+
+        return {source: OmegaConf.select(cfg, key) for source, key in self.seed_sources.items()}
 
     def code_location(self) -> Path | None:
         """Where Python imports the project's package from, or None if it cannot."""

@@ -362,10 +362,14 @@ def build_record(
     *,
     metric: tuple[str, int],
     modes: str = "mode",
+    datasets: str = "data",
+    seeds: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to trace, reproduce and compare this run; refuses data that differs
     from its DVC pin unless `allow_dirty=true`. `metric` is the reported metric's name and
-    version; `modes` the config group whose option is the run's mode."""
+    version; `modes` and `datasets` the config groups whose options are the run's mode and
+    dataset; `seeds` each source's seed (`Project.source_seeds`), where the sources have
+    seeds of their own."""
     data = data_state(root, data_dir, split_file)
     check_data(data, data_dir, cfg.allow_dirty)
     metric_name, metric_version = metric
@@ -383,6 +387,8 @@ def build_record(
             "mode": chosen(cfg, modes),
             "profile": chosen(cfg, "profile"),
             "seed": cfg.seed,
+            "seeds": seeds or {},
+            "dataset": chosen(cfg, datasets),
             "config": OmegaConf.to_container(cfg, resolve=True),
             "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
             "versions": _versions(),

@@ -39,6 +39,8 @@ SUMMARY_KEYS = (
     "mode",
     "profile",
     "seed",
+    "seeds",  # each source's own seed: initialization, data order, augmentation
+    "dataset",
 )
 
 
@@ -114,7 +116,7 @@ def wandb_logger(cfg: DictConfig, record: dict[str, Any], run_dir: Path) -> Wand
         group=f"{record['mode']}-{record['profile']}",
         mode=mode,
         save_dir=str(run_dir),
-        config={**{key: record[key] for key in SUMMARY_KEYS}, "config": record["config"]},
+        config={**{key: record.get(key) for key in SUMMARY_KEYS}, "config": record["config"]},
         # Offline, W&B's own lines would repeat the notice above; online, it says where the
         # run is, then keeps to warnings and errors.
         settings=wandb.Settings(silent=mode == "offline", quiet=True),

@@ -5,12 +5,21 @@ with its own training script; see the project's README for examples.
 """
 
 import argparse
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from research_rigor.errors import UserError
-from research_rigor.experiments import affected, compare, output, seeds, shadow
+from research_rigor.experiments import (
+    across,
+    affected,
+    compare,
+    output,
+    seeds,
+    shadow,
+    sources,
+)
 from research_rigor.experiments.checkouts import Checkouts, resolve
 from research_rigor.experiments.runs import Plan, Variant, parse_change
 from research_rigor.project import Project
@@ -86,10 +95,26 @@ def budget_of(args: argparse.Namespace) -> int | None:
     return args.max_seeds
 
 
+def one_dataset(project: Project, overrides: Sequence[str], what: str) -> None:
+    """Refuse a sweep of the datasets group (data=a,b,c) where one dataset's runs are meant."""
+    named = across.datasets_in(overrides, project.datasets)
+    if named:
+        raise UserError(
+            f"{what} measures one dataset, and {project.datasets}={','.join(named)} names "
+            f"{len(named)}: run it once per dataset (`compare` gives a verdict per dataset "
+            "and one across them)."
+        )
+
+
 def run_seeds(args: argparse.Namespace, project: Project) -> None:
     ref, overrides = parse_change(args.change)
     variant = Variant("seeds", ref, overrides)
     plan = plan_of(args, project)
+    one_dataset(project, [*overrides, *plan.common], "seeds")
+    if args.vary is not None:
+        chosen = sources.sources_of(args.vary, project)
+        sources.run_command(variant, chosen, plan, out_dir(args, project.root))
+        return
     seeds.run_command(variant, plan, testing_of(args), out_dir(args, project.root))
 
 
@@ -103,6 +128,9 @@ def run_compare(args: argparse.Namespace, project: Project) -> None:
         ]
 
     plan, testing, budget = plan_of(args, project), testing_of(args), budget_of(args)
+    every = [*parse_change(args.baseline)[1], *parse_change(args.experiment)[1], *plan.common]
+    if budget is not None:  # rounds stop on one verdict; several datasets have one each
+        one_dataset(project, every, "--until-decided")
     destination = out_dir(args, project.root)
     compare.run_command("compare", build, plan, testing, destination, max_seeds=budget)
 
@@ -199,6 +227,13 @@ def add_commands(commands: Any) -> None:  # argparse's subparsers action (a priv
         "seeds", parents=[training, power], help="one variant over N seeds: mean, std, CI, MDE"
     )
     seeding.add_argument("change", nargs="*", help=f"{CHANGE_HELP}; default: the working tree")
+    seeding.add_argument(
+        "--vary",
+        metavar="SOURCES",
+        help="comma-separated sources of randomness (the project's seed-sources, e.g. "
+        "init,order,augment): each varied alone, the others fixed, and all together; "
+        "prints each source's share of the variance",
+    )
     seeding.set_defaults(run=run_seeds)
 
     comparing = commands.add_parser(

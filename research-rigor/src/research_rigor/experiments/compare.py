@@ -85,11 +85,22 @@ def refuse_if_different(field: str, values: dict[str, set]) -> None:
         )
 
 
+def by_dataset(results: dict[str, list[Run]]) -> dict[str, dict[str, list[Run]]]:
+    """Each side's runs per dataset (`data=a,b,c`), in the order they were trained; a single
+    group when the records name none."""
+    split: dict[str, dict[str, list[Run]]] = {}
+    for label, runs in results.items():
+        for run in runs:
+            split.setdefault(str(run.dataset), {}).setdefault(label, []).append(run)
+    return split
+
+
 def check_comparable(results: dict[str, list[Run]]) -> None:
-    for field in COMPARABLE:
-        refuse_if_different(
-            field, {label: {getattr(run, field) for run in runs} for label, runs in results.items()}
-        )
+    """Refuse runs whose numbers are incomparable; on several datasets, within each dataset."""
+    for part in by_dataset(results).values():
+        for field in COMPARABLE:
+            values = {label: {getattr(run, field) for run in runs} for label, runs in part.items()}
+            refuse_if_different(field, values)
 
 
 def require_clean_tree(root: Path, allow_dirty: bool) -> None:
@@ -547,7 +558,8 @@ def run_command(
 ) -> dict[str, Comparison]:
     """Build the variants (the first is the baseline), train them, compare, show and save.
 
-    With `max_seeds`, seeds are added in rounds until the verdict is decided.
+    With `max_seeds`, seeds are added in rounds until the verdict is decided. Runs on several
+    datasets (`data=a,b,c`) are compared per dataset and across them (across.py).
     """
     rounds = None
     with Checkouts(plan.project.root) as checkouts:
@@ -559,6 +571,11 @@ def run_command(
                 checkouts, variants, plan, testing, out_dir, max_seeds
             )
         untrained = affected.untrained_moves(checkouts, variants, results)
+    if len(by_dataset(results)) > 1:  # data=a,b,c: a verdict per dataset and one across them
+        from research_rigor.experiments import across
+
+        across.report(command, variants, results, plan, testing, out_dir, untrained)
+        return {}  # each dataset's comparisons are in its tables and the JSON
     testing, margin_source = with_margin(testing, results)
     if rounds is not None:
         testing = replace(testing, alpha=rounds["nominal_alpha"])

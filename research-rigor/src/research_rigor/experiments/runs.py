@@ -97,6 +97,11 @@ class Run:
         return int(self.provenance["seed"])
 
     @property
+    def dataset(self) -> str | None:
+        """The option of the datasets group it trained on (None in records made before)."""
+        return self.provenance.get("dataset")
+
+    @property
     def git_commit(self) -> str | None:
         return self.provenance["git_commit"]
 
@@ -129,6 +134,8 @@ class Run:
         return {
             "run_dir": str(self.run_dir),
             "seed": self.seed,
+            "seeds": self.provenance.get("seeds", {}),  # each source's, where they have their own
+            "dataset": self.dataset,
             self.metric: self.value,
             self.monitor: self.monitored,
             "git_commit": self.git_commit,
@@ -138,6 +145,32 @@ class Run:
             "profile": self.profile,
             "environment_digest": self.environment_digest,
         }
+
+
+def sweep_values(overrides: Sequence[str], key: str) -> list[str]:
+    """The values a Hydra override of `key` gives: several for a sweep (`key=a,b,c`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    values: list[str] = []
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.key_or_group != key:
+            continue
+        if override.is_sweep_override():
+            values = list(override.sweep_string_iterator())
+        else:
+            values = [str(override.value())]
+    return values
+
+
+def sweep_size(overrides: Sequence[str]) -> int:
+    """How many runs the sweeps among `overrides` multiply each seed into (`data=a,b,c`: 3)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    size = 1
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.is_sweep_override():
+            size *= len(list(override.sweep_string_iterator()))
+    return size
 
 
 def find_runs(directory: Path, project: Project) -> list[Run]:
@@ -185,9 +218,10 @@ def train_seeds(code_dir: Path, variant: Variant, plan: Plan, sweep_dir: Path) -
             check=False,
         )
     runs = find_runs(sweep_dir, plan.project)
-    if done.returncode != 0 or len(runs) != len(plan.seeds):
+    expected = len(plan.seeds) * sweep_size([*variant.overrides, *plan.common])  # data=a,b,c
+    if done.returncode != 0 or len(runs) != expected:
         raise UserError(
-            f"training {variant.label} failed ({len(runs)} of {len(plan.seeds)} runs finished); "
+            f"training {variant.label} failed ({len(runs)} of {expected} runs finished); "
             f"the end of {log}:\n{log.read_text()[-SHOWN_LOG_CHARS:]}"
         )
     return runs

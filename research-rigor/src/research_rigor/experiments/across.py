@@ -1,0 +1,156 @@
+"""A comparison on several datasets (`data=a,b,c`): a verdict per dataset, and one across them
+that no dataset dominates.
+
+Each dataset is compared on its own (its runs, its margin), as a single-dataset comparison
+is. The combined verdict is the Wilcoxon signed-rank test over the datasets' mean
+differences (`research_rigor.datasets`), which counts each dataset by the sign and rank of
+its difference, so one dataset's large gain cannot outweigh losses on the others. With
+fewer datasets than it needs to reach alpha (6 at 0.05) there is no combined verdict, and
+the output says so rather than inventing one.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from statsmodels.stats.multitest import multipletests
+
+from research_rigor.datasets import METHOD, AcrossDatasets, across_datasets, smallest_p_value
+from research_rigor.experiments import compare
+from research_rigor.experiments.output import Table, p_value, save, signed
+from research_rigor.experiments.runs import Plan, Run, Variant, sweep_values
+from research_rigor.stats import Analysis, Comparison
+
+NO_VERDICT = "none"  # the JSON's combined verdict when too few datasets can reach alpha
+HOLM = "holm"  # several variants (shadow): their combined p-values adjusted together
+
+
+def datasets_in(overrides: Sequence[str], group: str) -> list[str]:
+    """The datasets a sweep of the datasets group names (`data=a,b,c`); [] without a sweep."""
+    values = sweep_values(overrides, group)
+    return values if len(values) > 1 else []
+
+
+def combined(
+    per_dataset: dict[str, dict[str, Comparison]], labels: Sequence[str], alpha: float
+) -> dict[str, dict]:
+    """Per variant: the Wilcoxon signed-rank test over its datasets' differences, or why none.
+
+    Several variants (shadow) are adjusted by Holm's method, as their per-dataset p-values are."""
+    count = len(per_dataset)
+    differences = {
+        label: {name: comps[label].difference for name, comps in per_dataset.items()}
+        for label in labels
+    }
+    if smallest_p_value(count) >= alpha:
+        return {
+            label: {
+                "method": METHOD,
+                "datasets": count,
+                "differences": differences[label],
+                "verdict": NO_VERDICT,
+                "smallest_p_value": smallest_p_value(count),
+                "alpha": alpha,
+            }
+            for label in labels
+        }
+    tests = {label: across_datasets(differences[label], alpha) for label in labels}
+    found = {label: test.as_dict() for label, test in tests.items()}
+    if len(labels) > 1:
+        _, adjusted, _, _ = multipletests([t.p_value for t in tests.values()], alpha, HOLM)
+        for label, value in zip(labels, adjusted, strict=True):
+            test = tests[label]
+            verdict = AcrossDatasets(test.differences, test.statistic, float(value), alpha).verdict
+            found[label] |= {"p_value_adjusted": float(value), "adjustment": HOLM}
+            found[label]["verdict"] = verdict.value
+    return found
+
+
+def verdict_notes(found: dict[str, dict], alpha: float) -> list[str]:
+    """The combined verdict of each variant on a line of its own, with the method named."""
+    notes = []
+    for label, result in found.items():
+        count = result["datasets"]
+        if result["verdict"] == NO_VERDICT:
+            notes += [
+                f"{label} across {count} datasets: no combined verdict",
+                f"  The {METHOD} needs 6 datasets or more to reach p < {alpha:g}: with {count} "
+                f"the smallest p it can give is {result['smallest_p_value']:.3g}. Read the "
+                "per-dataset verdicts, or compare on more datasets.",
+            ]
+            continue
+        p = result.get("p_value_adjusted", result["p_value"])
+        holm = ", Holm-adjusted over the variants" if "adjustment" in result else ""
+        notes += [
+            f"{label} across {count} datasets: {result['verdict']}",
+            f"  {METHOD}: W = {result['statistic']:g}, p = {p_value(p)}{holm}, at alpha = "
+            f"{alpha:g}. Each dataset counts by the sign and rank of its Δ, so no dataset's "
+            "size of gain or loss dominates; the mean of the Δs is not used.",
+        ]
+    return notes
+
+
+def summary_table(
+    title: str, per_dataset: dict[str, dict[str, Comparison]], found: dict[str, dict], alpha: float
+) -> Table:
+    """One row per dataset and variant: its Δ and verdict; under it the combined verdicts."""
+    rows = [
+        [name, label, signed(comparison.difference, compare.DIGITS), comparison.verdict.value]
+        for name, comparisons in per_dataset.items()
+        for label, comparison in comparisons.items()
+    ]
+    return Table(
+        f"{title}: across datasets",
+        ["dataset", "variant", "Δ", "verdict"],
+        rows,
+        verdict_notes(found, alpha),
+    )
+
+
+def report(
+    command: str,
+    variants: Sequence[Variant],
+    results: dict[str, list[Run]],
+    plan: Plan,
+    testing: Analysis,
+    out_dir: Path,
+    untrained: list[str],
+) -> None:
+    """Show and save a comparison per dataset and the combined verdict."""
+    split = compare.by_dataset(results)
+    title = f"{command}: {', '.join(results)}"
+    shown = [compare.what_ran(title, variants, results, plan)]
+    per_dataset: dict[str, dict[str, Comparison]] = {}
+    records = {}
+    for name, part in split.items():
+        declared, source = compare.with_margin(testing, part)
+        comparisons = compare.against_baseline(variants, part, declared)
+        per_dataset[name] = comparisons
+        _, scored, chance = compare.tables(
+            f"{command} on {name}", variants, part, comparisons, plan, declared, source
+        )
+        shown += [scored, chance]
+        records[name] = {
+            "margin": declared.margin,
+            "margin_source": source,
+            **compare.record(variants, part, comparisons, plan, declared),
+        }
+    labels = [variant.label for variant in variants[1:]]
+    found = combined(per_dataset, labels, testing.alpha)
+    summary = summary_table(f"{command}: {plan.project.metric}", per_dataset, found, testing.alpha)
+    summary.notes += untrained
+    shown.append(summary)
+    for table in shown:
+        table.show()
+    data = {
+        "command": command,
+        "alpha": testing.alpha,
+        "test": testing.method.value,
+        "metric": plan.project.metric,
+        "profile": plan.profile,
+        "seeds": list(plan.seeds),
+        "common_overrides": list(plan.common),
+        "datasets": records,
+        "across_datasets": found,
+        "untrained_modes_moved": untrained,
+    }
+    save(out_dir, command, title, shown, data)
