@@ -21,7 +21,6 @@ AUTHOR_NAME = {{ cookiecutter.author_name | tojson }}
 AUTHOR_EMAIL = {{ cookiecutter.author_email | tojson }}
 TEMPLATE_NAME = "cookiecutter-hydra-research"
 DEFAULT_BRANCH = "main"
-CI_DATA_SCRIPT = "scripts/ci_data.py"
 RENDERED_BY_CRUFT = {{ "True" if cookiecutter.get("_commit") else "False" }}  # cruft adds _commit
 
 
@@ -38,7 +37,6 @@ def remove_unchosen_files() -> None:
         Path("LICENSE").unlink()
     if not USE_GITHUB_ACTIONS:
         shutil.rmtree(".github")
-        Path(CI_DATA_SCRIPT).unlink()  # the workflow's data step
 
 
 def first_commit() -> bool:

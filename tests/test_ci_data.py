@@ -22,7 +22,7 @@ from .conftest import TEMPLATE, run, user_env
 pytestmark = pytest.mark.slow
 
 WORKFLOW = Path(".github") / "workflows" / "ci.yml"
-DATA_STEP_COMMAND = "scripts/ci_data.py"  # what the data step runs
+DATA_STEP_COMMAND = "research-rigor ci-data"  # what the data step runs
 SWITCH = "DATA_IN_CI"  # the opt-out, in the workflow's top-level env
 NAME = "tiles"  # the user's dataset: data/tiles/<class>/<n>.png
 CLASSES = ("dark", "light")

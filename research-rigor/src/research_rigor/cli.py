@@ -8,6 +8,7 @@
     research-rigor metric lock                        # lock the metric version after a bump
     research-rigor lock [--check]                     # write or check requirements.lock
     research-rigor where                              # the project found, and its code's place
+    research-rigor ci-data                            # CI: pull every dataset DVC tracks
 
 A CHANGE is a git ref (a branch, a commit) and/or Hydra overrides (`key=value`).
 
@@ -19,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from research_rigor import __version__, behaviour, lock, metric_lock
+from research_rigor import __version__, behaviour, ci_data, lock, metric_lock
 from research_rigor.errors import UserError
 from research_rigor.experiments import cli as experiments
 from research_rigor.project import Project
@@ -43,6 +44,7 @@ def parser() -> argparse.ArgumentParser:
     lock.add_arguments(commands.add_parser("lock", help="write or check requirements.lock"))
     behaviour.add_arguments(commands.add_parser("behaviour", help="every mode's fingerprint"))
     metric_lock.add_arguments(commands.add_parser("metric", help="the metric version's lock"))
+    commands.add_parser("ci-data", help="CI's data step: pull every dataset DVC tracks")
     return root
 
 
@@ -61,5 +63,7 @@ def main(argv: list[str] | None = None) -> None:
             behaviour.run(project, args)
         elif args.command == "metric":
             metric_lock.run(project, args.action)
+        elif args.command == "ci-data":
+            ci_data.run(project)
     except UserError as error:  # the user's to fix: one line, no traceback
         sys.exit(f"error: {error}")

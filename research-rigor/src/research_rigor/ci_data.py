@@ -1,17 +1,17 @@
 """CI's data step: pull every dataset tracked with `dvc add`, so the tests run on it.
 
-Without this, a clone holds no data and every data-driven test skips: CI would stay
+Without this step, a clone holds no data and every data-driven test skips: CI would stay
 green without ever seeing the data the project trains on. So each `.dvc` file in the
-checkout (`data/<name>.dvc`) is pulled from its DVC remote, and a dataset that cannot
-be pulled fails the step in one line naming the dataset, the remote and the fix. A
-dataset config (`configs/data/<name>.yaml`) whose folder is neither tracked nor made by
-a `dvc.yaml` stage fails the same way. Outputs of `dvc.yaml` stages (the embedded digits)
-are made by code, so they need no remote.
+checkout (`data/<name>.dvc`) is pulled from its DVC remote, and a dataset that cannot be
+pulled fails the step in one line naming the dataset, the remote and the fix. A dataset
+config (`<config folder>/data/<name>.yaml` with a `data_dir` key) whose folder is neither
+in the checkout, tracked, nor made by a `dvc.yaml` stage fails the same way. Outputs of
+`dvc.yaml` stages are made by code, so they need no remote.
 
-Set DATA_IN_CI to "false" (in .github/workflows/ci.yml) to skip all this: the tests of
-these datasets then skip, as they do on a clone before `dvc pull`.
+The workflow's env sets DATA_IN_CI to "false" to skip all this: the tests of these
+datasets then skip, as they do on a clone before `dvc pull`.
 
-    python scripts/ci_data.py
+    research-rigor ci-data
 """
 
 import os
@@ -21,15 +21,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-from dvc.repo import Repo
-from dvc.stage import PipelineStage
+from omegaconf import OmegaConf
 
-ROOT = Path(__file__).resolve().parents[1]
+from research_rigor.errors import UserError
+from research_rigor.project import Project
+
 SWITCH = "DATA_IN_CI"  # the opt-out, set in the workflow's env
 ON, OFF = "true", "false"
-WORKFLOW = ".github/workflows/ci.yml"
-DATA_CONFIGS = ROOT / "configs" / "data"
+WORKFLOW = ".github/workflows/ci.yml"  # where a generated project sets the switch
+DATA_GROUP = "data"  # the config group whose options name a dataset's folder
+DATA_DIR_KEY = "data_dir"
 MISSING_FILES = "Missing cache files"  # DVC's warning when the remote lacks the files
 INTERPOLATION = "${"  # a Hydra value resolved at run time, not a path to check here
 DVC_ERROR = re.compile(r"^ERROR:\s*(.*?):?\s*$", re.MULTILINE)
@@ -49,34 +50,38 @@ class Dataset:
     url: str  # that remote's location
 
 
-def relative(path: str) -> str:
+def relative(path: str | Path, root: Path) -> str:
     """A path as the project names it, whatever the working directory."""
-    return Path(os.path.relpath(path, ROOT)).as_posix()
+    return Path(os.path.relpath(path, root)).as_posix()
 
 
 def opted_in() -> bool:
     """Whether CI pulls the data: DATA_IN_CI is "true" (or unset) or "false"."""
     value = os.environ.get(SWITCH, ON).strip().lower()
     if value not in (ON, OFF):
-        sys.exit(f'error: {SWITCH}={value!r}: set it to "{ON}" or "{OFF}" in {WORKFLOW}')
+        raise UserError(f'{SWITCH}={value!r}: set it to "{ON}" or "{OFF}" in {WORKFLOW}')
     return value == ON
 
 
-def tracked(repo: Repo) -> tuple[list[Dataset], set[str]]:
+def tracked(root: Path) -> tuple[list[Dataset], set[str]]:
     """The datasets of the `.dvc` files (`dvc add`, `dvc import`), and the paths that
     `dvc.yaml` stages write (made by code, so not pulled)."""
-    default = repo.config["core"].get("remote", "")
-    remotes = repo.config["remote"]
+    from dvc.repo import Repo  # DVC loads in seconds: only this step needs it
+    from dvc.stage import PipelineStage
+
     datasets, made = [], set()
-    for stage in repo.index.stages:
-        for out in stage.outs:
-            path = relative(out.fs_path)
-            if isinstance(stage, PipelineStage):
-                made.add(path)
-                continue
-            remote = out.remote or default
-            url = remotes.get(remote, {}).get("url", "")
-            datasets.append(Dataset(relative(stage.path), path, remote, url))
+    with Repo(str(root)) as repo:
+        default = repo.config["core"].get("remote", "")
+        remotes = repo.config["remote"]
+        for stage in repo.index.stages:
+            for out in stage.outs:
+                path = relative(out.fs_path, root)
+                if isinstance(stage, PipelineStage):
+                    made.add(path)
+                    continue
+                remote = out.remote or default
+                url = remotes.get(remote, {}).get("url", "")
+                datasets.append(Dataset(relative(stage.path, root), path, remote, url))
     return sorted(datasets, key=lambda dataset: dataset.path), made
 
 
@@ -85,10 +90,10 @@ def local(url: str) -> bool:
     return "://" not in url or url.startswith("file://")
 
 
-def pull(dataset: Dataset) -> str | None:
+def pull(dataset: Dataset, root: Path) -> str | None:
     """Pull one dataset with DVC's own command; None when done, else why not (one line)."""
     command = [sys.executable, "-m", "dvc", "pull", dataset.dvc_file]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
     if done.returncode == 0:
         return None
     output = done.stdout + done.stderr
@@ -108,34 +113,38 @@ def failure(dataset: Dataset, why: str) -> str:
     return f"error: {dataset.path} ({dataset.dvc_file}) cannot be pulled in CI, {where}. Fix: {FIX}"
 
 
-def unprovided(datasets: list[Dataset], made: set[str]) -> list[str]:
+def unprovided(project: Project, datasets: list[Dataset], made: set[str]) -> list[str]:
     """One line per dataset config whose folder is absent, untracked and made by no stage."""
+    root = project.root
     covered = made | {dataset.path for dataset in datasets}
     lines = []
-    for config in sorted(DATA_CONFIGS.glob("*.yaml")):
-        data_dir = (yaml.safe_load(config.read_text()) or {}).get("data_dir")
+    for config in sorted((project.config_dir / DATA_GROUP).glob("*.yaml")):
+        settings = OmegaConf.to_container(OmegaConf.load(config), resolve=False)
+        data_dir = settings.get(DATA_DIR_KEY) if isinstance(settings, dict) else None
         if not isinstance(data_dir, str) or INTERPOLATION in data_dir:
             continue  # none, or one Hydra resolves at run time
-        if relative(ROOT / data_dir) in covered or (ROOT / data_dir).exists():
+        if relative(root / data_dir, root) in covered or (root / data_dir).exists():
             continue
         lines.append(
-            f"error: {config.relative_to(ROOT)}: {data_dir} is neither in the checkout nor "
+            f"error: {relative(config, root)}: {data_dir} is neither in the checkout nor "
             f"tracked by DVC. Fix: `dvc add {data_dir}`, commit {data_dir}.dvc and "
             f'`dvc push`, or set {SWITCH}: "{OFF}" in {WORKFLOW} to run CI without it'
         )
     return lines
 
 
-def main() -> None:
-    with Repo(str(ROOT)) as repo:
-        datasets, made = tracked(repo)
+def run(project: Project) -> None:
+    """Pull every tracked dataset; print what was pulled, and exit 1 with one line per
+    dataset that could not be."""
+    switched_on = opted_in()
+    datasets, made = tracked(project.root)
     names = ", ".join(dataset.path for dataset in datasets) or "none"
-    if not opted_in():
+    if not switched_on:
         print(f'{SWITCH} is "{OFF}": not pulling the datasets DVC tracks ({names})')
         return
-    failures = unprovided(datasets, made)
+    failures = unprovided(project, datasets, made)
     for dataset in datasets:
-        why = pull(dataset) if dataset.remote else "no remote"
+        why = pull(dataset, project.root) if dataset.remote else "no remote"
         if why is None:
             print(f"{dataset.path}: pulled from DVC remote '{dataset.remote}' ({dataset.url})")
         else:
@@ -145,7 +154,3 @@ def main() -> None:
     if failures:
         print("\n".join(failures), file=sys.stderr)
         sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()
