@@ -63,7 +63,8 @@ def tool(repo: Path, *args: str, check: bool = True):
 
 
 def report(repo: Path, *args: str):
-    """`python -m <package>.report ...`, the project's own report, from the copy's code."""
+    """`python -m <package>.report ...`: research-rigor's report, evaluating runs with the
+    copy's own `evaluate_run`."""
     env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(repo / "src"), "COLUMNS": "120"}
     return run([sys.executable, "-m", f"{PACKAGE}.report", *args], repo, env=env)
 

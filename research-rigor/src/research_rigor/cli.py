@@ -9,6 +9,7 @@
     research-rigor lock [--check]                     # write or check requirements.lock
     research-rigor where                              # the project found, and its code's place
     research-rigor ci-data                            # CI: pull every dataset DVC tracks
+    research-rigor report RUN...                      # bias/variance table and figures of runs
 
 A CHANGE is a git ref (a branch, a commit) and/or Hydra overrides (`key=value`).
 
@@ -20,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from research_rigor import __version__, behaviour, ci_data, lock, metric_lock
+from research_rigor import __version__, behaviour, ci_data, lock, metric_lock, report
 from research_rigor.errors import UserError
 from research_rigor.experiments import cli as experiments
 from research_rigor.project import Project
@@ -45,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
     behaviour.add_arguments(commands.add_parser("behaviour", help="every mode's fingerprint"))
     metric_lock.add_arguments(commands.add_parser("metric", help="the metric version's lock"))
     commands.add_parser("ci-data", help="CI's data step: pull every dataset DVC tracks")
+    report.add_arguments(commands.add_parser("report", help="bias/variance table and figures"))
     return root
 
 
@@ -65,5 +67,8 @@ def main(argv: list[str] | None = None) -> None:
             metric_lock.run(project, args.action)
         elif args.command == "ci-data":
             ci_data.run(project)
+        elif args.command == "report":
+            project.check_code()  # the runs are evaluated with this checkout's code
+            report.report(args, project)
     except UserError as error:  # the user's to fix: one line, no traceback
         sys.exit(f"error: {error}")

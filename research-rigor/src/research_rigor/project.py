@@ -13,6 +13,7 @@ A project declares itself in the `[tool.research-rigor]` table of its `pyproject
     greater-is-better = true
     metric-module = "my_research.metrics"          # METRIC_VERSION, DEFINITION, EXCLUDED
     build-model = "my_research.model:build_model"   # (cfg, datamodule) -> LightningModule
+    report = "my_research.report:evaluate_run"      # (run dir, figures' dir) -> RunEvaluation
     datasets = "data"                # the config group whose options are the datasets
     # the config key that seeds each source of randomness, each defaulting to the run's
     # `seed`: what `research-rigor seeds --vary init,order,augment` sets one at a time
@@ -72,6 +73,7 @@ class Project:
     greater_is_better: bool = True
     metric_module: str = ""  # empty: the package's `metrics` module
     build_model: str = ""  # "module:function"; empty: the package's model:build_model
+    report: str = ""  # "module:function"; empty: the package's report:evaluate_run
     datasets: str = "data"  # a sweep of this group (data=a,b,c) compares on each dataset
     seed_sources: dict[str, str] = field(default_factory=dict)  # source -> its seed's config key
 
@@ -143,6 +145,10 @@ class Project:
     @property
     def build_model_ref(self) -> str:
         return self.build_model or f"{self.package}.model:build_model"
+
+    @property
+    def report_ref(self) -> str:
+        return self.report or f"{self.package}.report:evaluate_run"
 
     def options(self, group: str) -> list[str]:
         """The options of a config group: <config dir>/<group>/*.yaml."""

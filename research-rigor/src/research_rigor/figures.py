@@ -1,14 +1,15 @@
-"""The figures a person wants to look at after a run, each built as a matplotlib Figure.
+"""The figures a person wants to look at after a classifier's run, each a matplotlib Figure.
 
 Learning curves, confusion matrix, per-class accuracy, a grid of misclassified
-samples, and histograms of the weights and of their gradients. Built on
-matplotlib's object API, so nothing needs a display; the confusion matrix is drawn
-by torchmetrics. The per-class bars and the grid stay ours: torchmetrics draws per-class
-values as separate points, and has no grid of misclassified samples.
+samples, and histograms of the weights and of their gradients. They take plain arrays
+(labels, predictions, images as stored), so they know nothing of a project's model or
+data. Built on matplotlib's object API, so nothing needs a display; the confusion matrix
+is drawn by torchmetrics. The per-class bars and the grid are drawn here: torchmetrics
+draws per-class values as separate points, and has no grid of misclassified samples.
 
 Any number of classes reads: the figures grow with the classes up to a cap, class
 names label the axes (every k-th one past a limit), and the counts in the confusion
-matrix's cells go once the cells are too small to hold them.
+matrix's cells go once the cells are too small to hold them. Needs `research-rigor[report]`.
 """
 
 import csv
@@ -22,19 +23,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from {{ cookiecutter.package_name }}.evaluation import Evaluation, Predictions
-from {{ cookiecutter.package_name }}.metrics import METRIC_NAME
-from {{ cookiecutter.package_name }}.model import Classifier
-
 DPI = 120
 MISCLASSIFIED_SHOWN = 25  # a 5 x 5 grid
 GRID_COLUMNS = 5
 GRID_CELL_INCHES = 2.0
 HISTOGRAM_BINS = 50
-CURVES = {
-    "loss": ("train/loss", "val/loss"),
-    METRIC_NAME: (f"train/{METRIC_NAME}", f"val/{METRIC_NAME}"),
-}
+LOSS = "loss"  # the loss's name in a run's logged metrics (train/loss, val/loss)
 MAX_TICK_LABELS = 30  # past this many classes, only every k-th class is named on an axis
 MAX_CELL_COUNTS = 20  # past this many classes, the confusion matrix's cells lose their counts
 NAME_CHARS = 12  # longer class names are cut to this in ticks and titles
@@ -82,13 +76,13 @@ def _name_classes(axis: Axes, classes: Sequence[str], x: bool = True, y: bool = 
         axis.set_yticks(ticks, names, rotation=0)
 
 
-def learning_curves(metrics_csv: Path) -> Figure:
-    """Loss and metric per epoch, train against val, from Lightning's CSVLogger file."""
+def learning_curves(metrics_csv: Path, metric: str) -> Figure:
+    """Loss and `metric` per epoch, train against val, from Lightning's CSVLogger file."""
     with metrics_csv.open() as lines:
         rows = list(csv.DictReader(lines))
     figure = Figure(figsize=(10, 4))
-    for axis, (quantity, columns) in zip(figure.subplots(1, 2), CURVES.items(), strict=True):
-        for column in columns:
+    for axis, quantity in zip(figure.subplots(1, 2), (LOSS, metric), strict=True):
+        for column in (f"train/{quantity}", f"val/{quantity}"):
             points = [(int(row["epoch"]), float(row[column])) for row in rows if row.get(column)]
             if points:
                 epochs, values = zip(*points, strict=True)
@@ -99,13 +93,23 @@ def learning_curves(metrics_csv: Path) -> Figure:
     return figure
 
 
-def confusion_matrix(predictions: Predictions, classes: Sequence[str], split: str) -> Figure:
+def per_class(labels: np.ndarray, predicted: np.ndarray, count: int) -> np.ndarray:
+    """Each class's accuracy (recall); 0 for a class without samples."""
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    support = np.bincount(labels, minlength=count)
+    right = np.bincount(labels[labels == predicted], minlength=count)
+    return right / np.maximum(support, 1)
+
+
+def confusion_matrix(
+    labels: np.ndarray, predicted: np.ndarray, classes: Sequence[str], split: str
+) -> Figure:
     """torchmetrics' own drawing of its confusion matrix, counts in the cells while they fit."""
     from torchmetrics.classification import MulticlassConfusionMatrix
 
-    count = predictions.num_classes
+    count = len(classes)
     matrix = MulticlassConfusionMatrix(num_classes=count)
-    matrix.update(predictions.predicted, predictions.labels)
+    matrix.update(torch.as_tensor(predicted), torch.as_tensor(labels))
     side = _bounded(CONFUSION_INCHES_PER_CLASS, count, CONFUSION_INCHES)
     figure = Figure(figsize=(side, side))
     axis = figure.subplots()
@@ -121,14 +125,22 @@ def confusion_matrix(predictions: Predictions, classes: Sequence[str], split: st
     return figure
 
 
-def per_class_accuracy(evaluation: Evaluation, classes: Sequence[str]) -> Figure:
-    accuracy = evaluation.predictions.per_class_accuracy().numpy()
+def per_class_accuracy(
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    classes: Sequence[str],
+    split: str,
+    overall: tuple[str, float],
+) -> Figure:
+    """One bar per class, under the run's own metric (`overall`: its name and value)."""
+    accuracy = per_class(labels, predicted, len(classes))
+    name, value = overall
     figure = Figure(figsize=(_bounded(BARS_INCHES_PER_CLASS, len(accuracy), BARS_INCHES), 4))
     axis = figure.subplots()
     axis.bar(np.arange(len(accuracy)), accuracy)
-    axis.axhline(evaluation.value, color="black", linestyle="--", label=f"overall {METRIC_NAME}")
+    axis.axhline(value, color="black", linestyle="--", label=f"overall {name}")
     axis.set(
-        title=f"per-class {METRIC_NAME} ({evaluation.split})",
+        title=f"per-class accuracy ({split})",
         xlabel="class",
         ylim=(0, 1),
         xlim=(-0.5, len(accuracy) - 0.5),
@@ -147,39 +159,37 @@ def display_range(images: np.ndarray) -> tuple[float, float]:
 
 
 def misclassified(
-    predictions: Predictions,
+    images: np.ndarray,
+    labels: np.ndarray,
+    predicted: np.ndarray,
     classes: Sequence[str],
-    denormalize: Callable[[torch.Tensor], torch.Tensor],
     split: str,
+    total: int,
 ) -> Figure:
-    """The first misclassified samples as the data hold them (un-normalized), in colour for
-    RGB and in grey otherwise, titled `true -> predicted` by class name."""
-    wrong = predictions.misclassified()
-    shown = wrong[:MISCLASSIFIED_SHOWN]
-    images = denormalize(predictions.images(shown)).numpy()
+    """Misclassified samples (N, C, H, W) as the data hold them (un-normalized), in colour for
+    RGB and in grey otherwise, titled `true -> predicted` by class name; `total` of them in
+    the split."""
     low, high = display_range(images)
-    rows = max(1, -(-len(shown) // GRID_COLUMNS))
+    rows = max(1, -(-len(images) // GRID_COLUMNS))
     figure = Figure(figsize=(GRID_CELL_INCHES * GRID_COLUMNS, GRID_CELL_INCHES * rows + 0.5))
-    figure.suptitle(f"misclassified ({split}): {len(wrong)} samples")
+    figure.suptitle(f"misclassified ({split}): {total} samples")
     axes = figure.subplots(rows, GRID_COLUMNS, squeeze=False).flatten()
     for axis in axes:
         axis.axis("off")
-    for axis, index, image in zip(axes, shown.tolist(), images, strict=False):
+    for axis, image, true, guess in zip(axes, images, labels, predicted, strict=False):
         if image.shape[0] == RGB:
             axis.imshow(((image.transpose(1, 2, 0) - low) / (high - low)).clip(0, 1))
         else:
             axis.imshow(image[0], cmap="gray", vmin=low, vmax=high)
-        true, predicted = predictions.labels[index].item(), predictions.predicted[index].item()
-        axis.set_title(f"{short(classes[true])} -> {short(classes[predicted])}", fontsize="small")
+        axis.set_title(f"{short(classes[true])} -> {short(classes[guess])}", fontsize="small")
     return figure
 
 
-def weights_and_gradients(model: Classifier, images: torch.Tensor, labels: torch.Tensor) -> Figure:
-    """Histograms of every weight matrix and of its gradient of the loss on one batch."""
+def weights_and_gradients(model: torch.nn.Module, loss: Callable[[], torch.Tensor]) -> Figure:
+    """Histograms of every weight matrix and of its gradient of `loss()` (one batch's)."""
     model.zero_grad()
     with torch.enable_grad():
-        loss, _ = model.loss((images, labels))
-        loss.backward()
+        loss().backward()
     weights = [(name, p) for name, p in model.named_parameters() if p.ndim > 1]
     figure = Figure(figsize=(10, 2.2 * len(weights)))
     axes = figure.subplots(len(weights), 2, squeeze=False)
