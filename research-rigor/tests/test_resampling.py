@@ -5,6 +5,7 @@ import statistics
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.model_selection import StratifiedKFold
 
 from research_rigor.resampling import corrected_resampled_ttest, kfold_test_to_train
 
@@ -74,3 +75,28 @@ def test_the_naive_test_over_resampled_splits_is_anti_conservative_the_corrected
     assert interval(naive)[0] > 5 * ALPHA  # measured 0.35
     low, high = interval(corrected)  # measured 0.0525
     assert low <= ALPHA <= high
+
+
+def scikit_learns_corrected_ttest(differences, n_train: int, n_test: int) -> tuple[float, float]:
+    """The statistic and two-sided p-value as scikit-learn's documented example computes them
+    ("Statistical comparison of models using grid search": `corrected_std`,
+    `compute_corrected_ttest`), from the sizes of the splits rather than a ratio."""
+    kr = len(differences)
+    corrected_var = np.var(differences, ddof=1) * (1 / kr + n_test / n_train)
+    t_stat = np.mean(differences) / np.sqrt(corrected_var)
+    return float(t_stat), float(2 * stats.t.sf(np.abs(t_stat), kr - 1))
+
+
+def test_k_fold_matches_scikit_learns_documented_computation_on_the_folds_sizes():
+    """Three stratified folds of 1,797 samples (the digits' size and classes): 599 tested,
+    1,198 trained on, so the ratio from the sizes is kfold_test_to_train(3)."""
+    labels = np.arange(1797) % 10
+    sizes = {
+        (len(train), len(test))
+        for train, test in StratifiedKFold(3, shuffle=True, random_state=0).split(labels, labels)
+    }
+    assert sizes == {(1198, 599)}
+    differences = DIFFERENCES[:3]
+    statistic, p_value = scikit_learns_corrected_ttest(differences, 1198, 599)
+    test = corrected_resampled_ttest(differences, kfold_test_to_train(3))
+    assert (test.statistic, test.p_value) == pytest.approx((statistic, p_value), rel=1e-12)

@@ -362,14 +362,16 @@ def build_record(
     *,
     metric: tuple[str, int],
     modes: str = "mode",
+    fold: tuple[int, int] | None = None,
     datasets: str = "data",
     seeds: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to trace, reproduce and compare this run; refuses data that differs
     from its DVC pin unless `allow_dirty=true`. `metric` is the reported metric's name and
-    version; `modes` and `datasets` the config groups whose options are the run's mode and
-    dataset; `seeds` each source's seed (`Project.source_seeds`), where the sources have
-    seeds of their own."""
+    version; `modes` the config group whose option is the run's mode; `fold`, under k-fold,
+    the fold held out and the split's number of folds (the experiments tools pair by it);
+    `datasets` the config group whose option is the run's dataset; `seeds` each source's
+    seed (`Project.source_seeds`), where the sources have seeds of their own."""
     data = data_state(root, data_dir, split_file)
     check_data(data, data_dir, cfg.allow_dirty)
     metric_name, metric_version = metric
@@ -389,6 +391,7 @@ def build_record(
             "seed": cfg.seed,
             "seeds": seeds or {},
             "dataset": chosen(cfg, datasets),
+            "fold": None if fold is None else {"held_out": fold[0], "folds": fold[1]},
             "config": OmegaConf.to_container(cfg, resolve=True),
             "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
             "versions": _versions(),

@@ -23,6 +23,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+MIN_FOLDS = 2  # k-fold: one fold tested, at least one trained on
+
 
 @dataclass(frozen=True)
 class ResampledTTest:
@@ -59,6 +61,6 @@ def corrected_resampled_ttest(
 
 def kfold_test_to_train(folds: int) -> float:
     """n_test / n_train of k-fold cross-validation: one fold tested, k - 1 trained on."""
-    if folds < 2:
-        raise ValueError(f"k-fold needs k >= 2 (got {folds})")
+    if folds < MIN_FOLDS:
+        raise ValueError(f"k-fold needs k >= {MIN_FOLDS} (got {folds})")
     return 1 / (folds - 1)

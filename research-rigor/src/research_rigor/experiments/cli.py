@@ -15,6 +15,7 @@ from research_rigor.experiments import (
     across,
     affected,
     compare,
+    folds,
     output,
     seeds,
     shadow,
@@ -23,6 +24,7 @@ from research_rigor.experiments import (
 from research_rigor.experiments.checkouts import Checkouts, resolve
 from research_rigor.experiments.runs import Plan, Variant, parse_change
 from research_rigor.project import Project
+from research_rigor.resampling import MIN_FOLDS
 from research_rigor.stats import (
     DEFAULT_ALPHA,
     MIN_SEEDS,
@@ -35,6 +37,13 @@ DEFAULT_SEEDS = 5
 DEFAULT_PROFILE = "fast"  # screening; confirm verdicts with --profile full
 OUTPUT_ROOT = Path("outputs") / "experiments"
 CHANGE_HELP = "a git ref and/or Hydra overrides (key=value)"
+FOLDS_ARGUMENT = ("--folds",)
+FOLDS_OPTIONS: dict[str, Any] = {
+    "type": int,
+    "metavar": "K",
+    "help": "k-fold: train every seed on each of the split's K folds (data.fold=0..K-1), "
+    "pair by fold and seed, and test with the corrected resampled t-test",
+}
 
 
 def out_dir(args: argparse.Namespace, root: Path) -> Path:
@@ -43,15 +52,38 @@ def out_dir(args: argparse.Namespace, root: Path) -> Path:
     return (args.out or root / OUTPUT_ROOT / f"{stamp}_{args.command}").resolve()
 
 
+def folds_of(args: argparse.Namespace) -> int | None:
+    """--folds: at least two, and only with the options the corrected resampled t-test has."""
+    count = getattr(args, "folds", None)
+    if count is None:
+        return None
+    if count < MIN_FOLDS:
+        raise UserError(f"--folds {count}: k-fold needs at least {MIN_FOLDS} folds, e.g. 5.")
+    clashes = {
+        "--test aso": getattr(args, "test", None) == Method.ASO.value,
+        "--until-decided": getattr(args, "until_decided", False),
+        "--effect": args.effect is not None,
+    }
+    for option, given in clashes.items():
+        if given:
+            raise UserError(
+                f"--folds tests over folds with the corrected resampled t-test, which "
+                f"{option} does not apply to: drop {option} or --folds."
+            )
+    return count
+
+
 def plan_of(args: argparse.Namespace, project: Project) -> Plan:
-    if args.seeds < MIN_SEEDS:
-        raise UserError(f"--seeds {args.seeds}: at least {MIN_SEEDS} are needed for a spread.")
+    fold_count = folds_of(args)
+    fewest = 1 if fold_count else MIN_SEEDS  # under k-fold the folds give the spread
+    if args.seeds < fewest:
+        raise UserError(f"--seeds {args.seeds}: at least {fewest} are needed for a spread.")
     profiles = project.options(project.profiles)
     if profiles and args.profile not in profiles:
         raise UserError(f"--profile {args.profile}: choose one of {', '.join(profiles)}.")
     profile = args.profile if profiles else None
     seeds = tuple(range(args.seeds))
-    return Plan(project, seeds, profile, tuple(args.common), args.allow_dirty)
+    return Plan(project, seeds, profile, tuple(args.common), args.allow_dirty, fold_count)
 
 
 def testing_of(args: argparse.Namespace) -> Analysis:
@@ -112,8 +144,13 @@ def run_seeds(args: argparse.Namespace, project: Project) -> None:
     plan = plan_of(args, project)
     one_dataset(project, [*overrides, *plan.common], "seeds")
     if args.vary is not None:
+        if plan.folds:
+            raise UserError("--vary measures the sources on one split: drop --folds.")
         chosen = sources.sources_of(args.vary, project)
         sources.run_command(variant, chosen, plan, out_dir(args, project.root))
+        return
+    if plan.folds:
+        folds.run_seeds(variant, plan, out_dir(args, project.root))
         return
     seeds.run_command(variant, plan, testing_of(args), out_dir(args, project.root))
 
@@ -131,7 +168,12 @@ def run_compare(args: argparse.Namespace, project: Project) -> None:
     every = [*parse_change(args.baseline)[1], *parse_change(args.experiment)[1], *plan.common]
     if budget is not None:  # rounds stop on one verdict; several datasets have one each
         one_dataset(project, every, "--until-decided")
+    if plan.folds:  # each dataset's split has folds of its own
+        one_dataset(project, every, "--folds")
     destination = out_dir(args, project.root)
+    if plan.folds:
+        folds.run_compare(build, plan, testing, destination)
+        return
     compare.run_command("compare", build, plan, testing, destination, max_seeds=budget)
 
 
@@ -227,6 +269,7 @@ def add_commands(commands: Any) -> None:  # argparse's subparsers action (a priv
         "seeds", parents=[training, power], help="one variant over N seeds: mean, std, CI, MDE"
     )
     seeding.add_argument("change", nargs="*", help=f"{CHANGE_HELP}; default: the working tree")
+    seeding.add_argument(*FOLDS_ARGUMENT, **FOLDS_OPTIONS)
     seeding.add_argument(
         "--vary",
         metavar="SOURCES",
@@ -255,6 +298,7 @@ def add_commands(commands: Any) -> None:  # argparse's subparsers action (a priv
         metavar="CHANGE",
         help=f"{CHANGE_HELP}; without a ref: the working tree",
     )
+    comparing.add_argument(*FOLDS_ARGUMENT, **FOLDS_OPTIONS)
     comparing.add_argument(
         "--until-decided",
         action="store_true",

@@ -131,7 +131,9 @@ def measure(
     for variant in variants:
         console.print(
             f"training {variant.label} ({variant.describe()}): seeds "
-            f"{', '.join(map(str, plan.seeds))}, {plan.profile or 'no'} profile ...",
+            f"{', '.join(map(str, plan.seeds))}"
+            f"{f' on each of {plan.folds} folds' if plan.folds else ''}, "
+            f"{plan.profile or 'no'} profile ...",
             highlight=False,
         )
         started = time.perf_counter()

@@ -21,6 +21,7 @@ from research_rigor.provenance import RECORD_FILE
 from research_rigor.run_dirs import COMPLETED, METRICS_FILE, status
 
 LAUNCH_LOG = "launch.log"  # train.py's output for the whole sweep, next to its runs
+FOLD_OVERRIDE = "data.fold"  # k-fold: the data config's key of the fold held out
 SHOWN_LOG_CHARS = 3000  # of a failed launch's log
 
 
@@ -49,6 +50,12 @@ class Plan:
     profile: str | None  # an option of the project's profiles group; None: no profile
     common: tuple[str, ...] = ()  # e.g. logger.mode=disabled
     allow_dirty: bool = False  # let the working tree's variants train with uncommitted changes
+    folds: int | None = None  # k-fold: every seed on each of the split's folds; None: no folds
+
+    @property
+    def runs(self) -> int:
+        """Runs per variant: every seed, on every fold."""
+        return len(self.seeds) * (self.folds or 1)
 
 
 def parse_change(tokens: Sequence[str]) -> tuple[str | None, tuple[str, ...]]:
@@ -97,6 +104,18 @@ class Run:
         return int(self.provenance["seed"])
 
     @property
+    def fold(self) -> int | None:
+        """k-fold: the fold the run held out as its test split; None outside k-fold."""
+        recorded = self.provenance.get("fold")
+        return None if recorded is None else int(recorded["held_out"])
+
+    @property
+    def folds(self) -> int | None:
+        """k-fold: the number of folds of the run's split; None outside k-fold."""
+        recorded = self.provenance.get("fold")
+        return None if recorded is None else int(recorded["folds"])
+
+    @property
     def dataset(self) -> str | None:
         """The option of the datasets group it trained on (None in records made before)."""
         return self.provenance.get("dataset")
@@ -136,6 +155,7 @@ class Run:
             "seed": self.seed,
             "seeds": self.provenance.get("seeds", {}),  # each source's, where they have their own
             "dataset": self.dataset,
+            "fold": self.fold,
             self.metric: self.value,
             self.monitor: self.monitored,
             "git_commit": self.git_commit,
@@ -174,11 +194,12 @@ def sweep_size(overrides: Sequence[str]) -> int:
 
 
 def find_runs(directory: Path, project: Project) -> list[Run]:
-    """Every completed run under a directory (a run, a sweep, an experiments output), by seed."""
+    """Every completed run under a directory (a run, a sweep, an experiments output), by fold
+    and seed."""
     records = sorted(directory.rglob(RECORD_FILE))
     completed = [path.parent for path in records if status(path.parent) == COMPLETED]
     found = [Run.load(run_dir, project) for run_dir in completed]
-    return sorted(found, key=lambda run: (str(run.run_dir.parent), run.seed))
+    return sorted(found, key=lambda run: (str(run.run_dir.parent), run.fold or 0, run.seed))
 
 
 def environment(code_dir: Path) -> dict[str, str]:
@@ -193,14 +214,17 @@ def quoted(path: Path) -> str:
 
 
 def train_seeds(code_dir: Path, variant: Variant, plan: Plan, sweep_dir: Path) -> list[Run]:
-    """`python <train> -m seed=...` in `code_dir`; the runs land in `sweep_dir`."""
+    """`python <train> -m seed=...` (and `data.fold=...` under k-fold) in `code_dir`; the runs
+    land in `sweep_dir`."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
     profile = [f"+{plan.project.profiles}={plan.profile}"] if plan.profile else []
+    folds = [f"{FOLD_OVERRIDE}={','.join(map(str, range(plan.folds)))}"] if plan.folds else []
     command = [
         sys.executable,
         plan.project.train,
         "--multirun",
         f"seed={','.join(str(seed) for seed in plan.seeds)}",
+        *folds,
         *profile,
         f"hydra.sweep.dir='{quoted(sweep_dir)}'",
         *variant.overrides,
@@ -218,7 +242,7 @@ def train_seeds(code_dir: Path, variant: Variant, plan: Plan, sweep_dir: Path) -
             check=False,
         )
     runs = find_runs(sweep_dir, plan.project)
-    expected = len(plan.seeds) * sweep_size([*variant.overrides, *plan.common])  # data=a,b,c
+    expected = plan.runs * sweep_size([*variant.overrides, *plan.common])  # data=a,b,c: 3 each
     if done.returncode != 0 or len(runs) != expected:
         raise UserError(
             f"training {variant.label} failed ({len(runs)} of {expected} runs finished); "
