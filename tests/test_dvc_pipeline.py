@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from . import image_dataset
 from .conftest import metric_version, run, user_env
+from .image_datasets import TEXTURES
 
 pytestmark = pytest.mark.slow
 
 PIPELINE_OUTPUTS = ("data/digits", "artifacts/train", "artifacts/evaluate")
 PACKAGE = "my_research"  # the default bake's import name
-OWN = image_dataset.NAME  # the user's own dataset: generated class-per-folder RGB images
+OWN = TEXTURES.name  # the user's own dataset: generated class-per-folder photo crops
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +137,9 @@ def test_queued_experiment_sweep_over_modes(project, env, first_repro):
 def own_dataset(project, env, first_repro) -> str:
     """The README's "Use your own data" steps up to `dvc push`, on generated image folders;
     returns the data's DVC hash. Runs after the digits tests: it leaves a branch checked out."""
-    image_dataset.write(project / "data" / OWN)
+    TEXTURES.write(project / "data" / OWN)
     sh(project, env, sys.executable, "-m", f"{PACKAGE}.data", "split", f"data/{OWN}")
-    image_dataset.review(project / "configs" / "data" / f"{OWN}.yaml")
+    TEXTURES.review(project / "configs" / "data" / f"{OWN}.yaml")
     dvc(project, env, "add", f"data/{OWN}")
     sh(project, env, "git", "switch", "--quiet", "-c", f"data/{OWN}")
     tracked = (f"data/{OWN}.dvc", "data/.gitignore", f"data/{OWN}.split.json")

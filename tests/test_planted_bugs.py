@@ -10,11 +10,11 @@ leave it: the behaviour fingerprints re-recorded, the config snapshot accepted
 (`--snapshot-update`), the metric version bumped and locked again. So what
 catches it is a test of behaviour, not the bookkeeping.
 
-The proof is repeated on the user's own data: a generated class-per-folder RGB
-dataset (tests/image_dataset.py) is split and configured in a copy of the bake, as
-the README's "Use your own data" says, and each bug a data-driven test should catch
-is planted there; the baked tests that run on that dataset (their ids name it) must
-then catch it on their own.
+The proof is repeated on the user's own data, on the generated dataset least like the
+digits: imbalanced 16-bit grey micrographs (tests/image_datasets.py), split and
+configured in a copy of the bake as the README's "Use your own data" says. Each bug a
+data-driven test should catch is planted there; the baked tests that run on that
+dataset (their ids name it) must then catch it on their own, and pass unmodified.
 
 Run with `-s` or `-rA` to see which baked test caught each bug.
 """
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from . import image_dataset
 from .conftest import run
+from .image_datasets import MICROSCOPY
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +56,9 @@ METRIC_TEST = ("--noconftest", "tests/test_metric_version.py")
 CONFIG_TEST = "tests/test_configs.py"
 FAST_SUITE = ("-x", "-q", "-m", "not slow")  # the researcher's safety net; -x: stop at a catch
 PARALLEL = 2  # suites at once, one torch thread each: CI has two cores
-OWN = image_dataset.NAME  # the user's dataset in the own-data copies
-# On the user's data only the tests that run on it: their ids name it (`...[rgb_digits-cnn]`).
+OWN_DATA = MICROSCOPY  # the user's dataset in the own-data copies: the least like the digits
+OWN = OWN_DATA.name
+# On the user's data only the tests that run on it: their ids name it (`...[microscopy-cnn]`).
 OWN_SUITE = ("-x", "-q", "-m", "not slow", "-k", OWN)
 SUITE_KINDS = ("bug", "own_data_bug")  # the parameter each kind of proof is parametrized by
 
@@ -374,9 +375,9 @@ def with_own_data(project: Path, destination: Path) -> Path:
     says (the split is the one the user committed: written before any bug is planted)."""
     clone = destination / project.name
     run(["git", "clone", "--quiet", str(project), str(clone)], destination)
-    image_dataset.write(clone / "data" / OWN)
+    OWN_DATA.write(clone / "data" / OWN)
     run_in(clone, "-m", f"{PACKAGE}.data", "split", f"data/{OWN}", check=True)
-    image_dataset.review(clone / "configs" / "data" / f"{OWN}.yaml")
+    OWN_DATA.review(clone / "configs" / "data" / f"{OWN}.yaml")
     return clone
 
 
