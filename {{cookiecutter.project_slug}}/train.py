@@ -52,7 +52,9 @@ def train(cfg: DictConfig) -> float:
     data.prepare_data()
     metric = (METRIC_NAME, METRIC_VERSION)
     data_files = (data.data_dir, data.split_file)
-    record = provenance.build_record(cfg, git, root, *data_files, run_dir, metric=metric)
+    record = provenance.build_record(
+        cfg, git, root, *data_files, run_dir, metric=metric, fold=data.held_out
+    )
     resume_from = None
     if cfg.resume or run_dirs.requeued(run_dir):
         resume_from = run_dir / run_dirs.CHECKPOINT_DIR / run_dirs.LAST_CHECKPOINT

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 # 2: per-channel normalization stored in each dataset's split file
 # 3: image files decoded by a declared policy (pixel type and range recorded in the split,
 #    EXIF orientation applied, 16-bit kept), resized as floats
-METRIC_VERSION = 3
+# 4: k-fold as a protocol: a split may hold stratified folds (`split --folds K`), each with
+#    its own statistics, and `data.fold=i` tests on fold i (without it, as in 3)
+METRIC_VERSION = 4
 METRIC_NAME = "acc"  # top-1 accuracy, micro-averaged over samples
 MONITOR = f"val/{METRIC_NAME}"  # selects the best checkpoint
 REPORTED = f"test/{METRIC_NAME}"  # the single number a run is judged by

@@ -1,11 +1,13 @@
 """Write a dataset's split beside it:
-`python -m {{ cookiecutter.package_name }}.data split data/<name>`.
+`python -m {{ cookiecutter.package_name }}.data split data/<name> [--folds K]`.
 
 The split (data/<name>.split.json) follows the protocol: deterministic, stratified, with
-the training split's per-channel normalization statistics. An existing split is kept
-when it matches and refused when it does not: the split defines the metric. The first
-time, the dataset's config is written too (configs/data/<name>.yaml), from what was found.
-It is the DVC `split` stage (`dvc exp run -S data=<name>` runs it for another dataset).
+the training split's per-channel normalization statistics. With `--folds K` it also holds
+K stratified folds: `data.fold=i` tests on fold i and trains on the others. An existing
+split is kept when it matches and refused when it does not: the split defines the metric.
+The first time, the dataset's config is written too (configs/data/<name>.yaml), from what
+was found. It is the DVC `split` stage (`dvc exp run -S data=<name>` runs it for another
+dataset).
 """
 
 import argparse
@@ -32,6 +34,7 @@ data_dir: {data_dir}  # relative to the project root
 image_size: {image_size}  # (height, width) every image is resized to, in every split
 pixel_range: {pixel_range}  # the stored {pixel_type} values that map to 0 and 1, as split
 goal_error: 0.0  # the error you believe reachable (human-level): the report's baseline
+fold: null  # k-fold (`split --folds K`): the fold held out as the test split, 0..K-1
 batch_size: {batch_size}  # each mode sets its own
 num_workers: {workers}  # processes decoding images while the model trains
 pin_memory: false  # true speeds up copies to a GPU; on the CPU it only costs
@@ -43,6 +46,7 @@ _target_: {package}.data.arrays.ArrayDataModule
 data_dir: {data_dir}  # relative to the project root
 num_classes: {classes}  # labels are 0..num_classes-1
 goal_error: 0.0  # the error you believe reachable (human-level): the report's baseline
+fold: null  # k-fold (`split --folds K`): the fold held out as the test split, 0..K-1
 batch_size: {batch_size}  # each mode sets its own
 num_workers: 0  # reading a memory map is cheap: worker processes would only add start-up time
 pin_memory: false  # true speeds up copies to a GPU; on the CPU it only costs
@@ -91,12 +95,21 @@ def write_config(scan: Scan, split: dict, config: Path, root: Path) -> None:
     )
 
 
-def split(data_dir: Path, project: Project, pixel_range: list[float] | None = None) -> None:
+def split(
+    data_dir: Path,
+    project: Project,
+    pixel_range: list[float] | None = None,
+    folds: int | None = None,
+) -> None:
     config = project.root / CONFIG_DIR / f"{data_dir.name}.yaml"
     found = scan(data_dir, declared_range(config, pixel_range))
-    target, written = splits.write(found)
+    target, written = splits.write(found, folds)
     written_split = json.loads(target.read_text())
     shown = ", ".join(f"{name} {len(written_split[name])}" for name in protocol.SPLITS)
+    recorded_folds = written_split.get(splits.FOLDS_KEY, [])
+    if recorded_folds:
+        tested = "/".join(str(len(fold["test"])) for fold in recorded_folds)
+        shown += f"; {len(recorded_folds)} folds tested on {tested} (data.fold=0..)"
     state = "written" if written else "unchanged"
     print(f"{target}: {state} ({shown}; {len(found.classes)} classes)")
     if not config.exists():
@@ -117,11 +130,18 @@ def main() -> None:
         help="image files: the stored values that map to 0 and 1 (default: the data config's "
         "pixel_range, else 0..255 for 8-bit and 0..65535 for 16-bit images; 32-bit need it)",
     )
+    command.add_argument(
+        "--folds",
+        type=int,
+        metavar="K",
+        help="also write K stratified folds: data.fold=i tests on fold i and trains on the "
+        "others (default: the existing split's folds, else none)",
+    )
     arguments = parser.parse_args()
     try:
         project = Project.find(Path.cwd())  # the checkout this command is run in
         project.check_code()  # its own code splits, and its own configs/data/ gets the config
-        split(arguments.data_dir, project, arguments.pixel_range)
+        split(arguments.data_dir, project, arguments.pixel_range, arguments.folds)
     except UserError as error:
         sys.exit(f"error: {error}")
 

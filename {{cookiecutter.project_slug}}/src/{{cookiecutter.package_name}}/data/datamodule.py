@@ -32,6 +32,7 @@ class ClassificationDataModule(L.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         margin: float | None = None,
+        fold: int | None = None,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -41,6 +42,9 @@ class ClassificationDataModule(L.LightningDataModule):
         # the largest loss of the metric tolerated on this dataset: read from the runs'
         # records by the experiments' `compare` and `shadow`, not used in training
         self.margin = margin
+        # k-fold: the fold held out (its test part is the test split); None: the protocol's
+        # train/val/test split. The split file holds the folds (`split --folds K`).
+        self.fold = fold
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.datasets: dict[str, Dataset] = {}
@@ -76,9 +80,18 @@ class ClassificationDataModule(L.LightningDataModule):
 
     @cached_property
     def split(self) -> dict[str, Any]:
-        """The split file, checked against the data: read once, before anything trains."""
+        """The split file, checked against the data, as `fold` serves it: read once, before
+        anything trains."""
         self.prepare_data()
-        return splits.checked(self.split_file, self.scan(), self.declared_classes())
+        checked = splits.checked(self.split_file, self.scan(), self.declared_classes())
+        return splits.held_out(checked, self.fold, self.split_file)
+
+    @property
+    def held_out(self) -> tuple[int, int] | None:
+        """k-fold: (the fold held out, the split's number of folds), for the run's record."""
+        if self.fold is None:
+            return None
+        return self.fold, len(self.split[splits.FOLDS_KEY])
 
     @property
     def classes(self) -> list[str]:

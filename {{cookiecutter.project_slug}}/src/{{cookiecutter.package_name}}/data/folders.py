@@ -21,7 +21,7 @@ from research_rigor.errors import UserError
 from research_rigor.images import Decoding, decode, policy_of
 from torch.utils.data import Dataset
 
-from {{ cookiecutter.package_name }}.data import protocol
+from {{ cookiecutter.package_name }}.data import protocol, splits
 from {{ cookiecutter.package_name }}.data.datamodule import ClassificationDataModule
 from {{ cookiecutter.package_name }}.data.scan import Scan, digest
 
@@ -200,7 +200,8 @@ class ImageFolderDataModule(ClassificationDataModule):
                 f"{self.split_file} is missing: predict from the checkout the model was "
                 "trained in (its split file holds the normalization the model learned with)."
             )
-        return json.loads(self.split_file.read_text())
+        split = json.loads(self.split_file.read_text())
+        return splits.held_out(split, self.fold, self.split_file)
 
     def unlabelled(self, files: list[Path]) -> ImageFiles:
         """New images, served exactly as the splits' samples are (label UNLABELLED)."""
