@@ -47,13 +47,23 @@ def train(cfg: DictConfig) -> float:
     from {{ cookiecutter.package_name }}.trainer import build_trainer
 
     console.configure()
-    L.seed_everything(cfg.seed, workers=True)
+    # The weights' initialization and dropout; the data order and the augmentation draw from
+    # their own seeds (seeds.order, seeds.augment), each the run's seed unless set.
+    L.seed_everything(cfg.seeds.init, workers=True)
     data = instantiate(cfg.data)
     data.prepare_data()
     metric = (METRIC_NAME, METRIC_VERSION)
     data_files = (data.data_dir, data.split_file)
     record = provenance.build_record(
-        cfg, git, root, *data_files, run_dir, metric=metric, fold=data.held_out
+        cfg,
+        git,
+        root,
+        *data_files,
+        run_dir,
+        metric=metric,
+        fold=data.held_out,
+        datasets=PROJECT.datasets,
+        seeds=PROJECT.source_seeds(cfg),
     )
     resume_from = None
     if cfg.resume or run_dirs.requeued(run_dir):

@@ -14,7 +14,7 @@ from rich.console import Console
 from test_experiments import write_run
 
 from research_rigor.errors import UserError
-from research_rigor.experiments import affected, cli, compare, output, sources
+from research_rigor.experiments import across, affected, cli, compare, output, sources
 from research_rigor.experiments.runs import Plan, Run, Variant, sweep_size
 from research_rigor.project import Project
 from research_rigor.provenance import RECORD_FILE
@@ -208,3 +208,16 @@ def test_a_project_names_each_sources_seed_key(tmp_path):
     pyproject.write_text(table + 'seed-sources = ["init"]\n')
     with pytest.raises(UserError, match="seed-sources names each source's config key"):
         Project.find(tmp_path)
+
+
+def test_a_dataset_one_side_did_not_train_on_is_refused(tmp_path, monkeypatch):
+    results = {
+        "baseline": [on_dataset(tmp_path / "b", 0, "digits", 0.9)],
+        "experiment": [on_dataset(tmp_path / f"e{i}", 0, name, 0.9) for i, name in enumerate("ab")],
+    }
+    plan = Plan(PROJECT, (0,), None)
+    variants = [Variant("baseline", "main"), Variant("experiment", "exp/x")]
+    with pytest.raises(
+        UserError, match="experiment did not train on digits: sweep the datasets in --common"
+    ):
+        across.report("compare", variants, results, plan, Analysis(), tmp_path, [])

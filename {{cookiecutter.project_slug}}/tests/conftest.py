@@ -46,7 +46,9 @@ def compose_config(
 
 def build_model(cfg: DictConfig, datamodule: ClassificationDataModule) -> Classifier:
     """The classifier exactly as train.py builds it from a config."""
-    return Classifier.from_config(cfg.model, datamodule.input_shape, datamodule.num_classes)
+    return Classifier.from_config(
+        cfg.model, datamodule.input_shape, datamodule.num_classes, cfg.seeds.augment
+    )
 
 
 @pytest.fixture(scope="module")

@@ -224,3 +224,20 @@ def test_compare_refuses_another_metric_version_before_training(repo):
     assert "metric versions differ" in done.stderr
     assert f"experiment: {METRIC_VERSION + 1}" in done.stderr and "Traceback" not in done.stderr
     assert not out.exists()  # refused before any training
+
+
+@pytest.mark.slow
+def test_seeds_vary_trains_each_source_alone_and_records_every_runs_seeds(repo):
+    out = repo / "outputs" / "vary"
+    experiments(repo, "seeds", "--vary", "init,order", *QUICK, "--out", str(out))
+    record = json.loads((out / "seeds.json").read_text())
+    recorded = {label: [run["seeds"] for run in runs] for label, runs in record["runs"].items()}
+    fixed = record["fixed_seed"]  # 2: the first seed not varied
+    assert recorded == {
+        "init": [{"init": s, "order": fixed, "augment": fixed} for s in (0, 1)],
+        "order": [{"init": fixed, "order": s, "augment": fixed} for s in (0, 1)],
+        "together": [{"init": s, "order": s, "augment": s} for s in (0, 1)],
+    }
+    shares = record["variance"]["sources"]
+    assert sum(shares[source]["share"] for source in ("init", "order")) == pytest.approx(1)
+    assert "largest source: " in (out / "seeds.md").read_text()

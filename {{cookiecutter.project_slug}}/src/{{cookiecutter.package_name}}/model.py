@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from research_rigor.errors import UserError
+from research_rigor.seeding import isolated_rng, stream_seed
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
@@ -48,11 +49,13 @@ class Classifier(L.LightningModule):
         optimizer: dict[str, Any],
         scheduler: dict[str, Any] | None = None,
         augment: Sequence[dict[str, Any]] = (),
+        augment_seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         # Batches of training images only, on the device: evaluation never augments.
         self.augment = nn.Sequential(*(_build(step) for step in augment))
+        self.augment_seed = augment_seed  # a source of randomness of its own (seeds.augment)
         self.encoder = _build(encoder, input_shape=tuple(input_shape))
         self.head = nn.Linear(self.encoder.out_features, num_classes)
         self.optimizer_factory = _build(optimizer)
@@ -62,10 +65,14 @@ class Classifier(L.LightningModule):
 
     @classmethod
     def from_config(
-        cls, model: DictConfig, input_shape: Sequence[int], num_classes: int
+        cls,
+        model: DictConfig,
+        input_shape: Sequence[int],
+        num_classes: int,
+        augment_seed: int = 0,
     ) -> "Classifier":
         """Build from a mode's `model` config (encoder, optimizer, optional scheduler and
-        augmentation)."""
+        augmentation) and the augmentation's seed."""
         plain = OmegaConf.to_container(model, resolve=True)
         return cls(
             encoder=plain["encoder"],
@@ -74,6 +81,7 @@ class Classifier(L.LightningModule):
             optimizer=plain["optimizer"],
             scheduler=plain.get("scheduler"),
             augment=plain.get("augment") or [],
+            augment_seed=augment_seed,
         )
 
     def forward(self, images: Tensor) -> Tensor:
@@ -105,7 +113,17 @@ class Classifier(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         images, labels = batch
-        return self._step((self.augment(images), labels), "fit")
+        return self._step((self.augmented(images, batch_idx), labels), "fit")
+
+    def augmented(self, images: Tensor, batch_idx: int) -> Tensor:
+        """The mode's augmentation, drawn from a generator of the augmentation's seed, the
+        epoch, the batch and the process alone: its draws and the initialization's (dropout)
+        never move each other, and a resumed run replays them."""
+        if not len(self.augment):
+            return images
+        seed = stream_seed(self.augment_seed, self.current_epoch, batch_idx, self.global_rank)
+        with isolated_rng(seed, images.device):
+            return self.augment(images)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("fit")
@@ -138,4 +156,6 @@ class Classifier(L.LightningModule):
 def build_model(cfg: DictConfig, data: Any) -> Classifier:
     """The classifier a composed config trains on a set-up datamodule: what train.py builds,
     and what research-rigor's behaviour fingerprints build (`build-model` in pyproject.toml)."""
-    return Classifier.from_config(cfg.model, data.input_shape, data.num_classes)
+    return Classifier.from_config(
+        cfg.model, data.input_shape, data.num_classes, augment_seed=cfg.seeds.augment
+    )

@@ -15,6 +15,7 @@ from pathlib import Path
 from statsmodels.stats.multitest import multipletests
 
 from research_rigor.datasets import METHOD, AcrossDatasets, across_datasets, smallest_p_value
+from research_rigor.errors import UserError
 from research_rigor.experiments import compare
 from research_rigor.experiments.output import Table, p_value, save, signed
 from research_rigor.experiments.runs import Plan, Run, Variant, sweep_values
@@ -117,6 +118,13 @@ def report(
 ) -> None:
     """Show and save a comparison per dataset and the combined verdict."""
     split = compare.by_dataset(results)
+    missing = {name: sorted(set(results) - set(part)) for name, part in split.items()}
+    for name, labels in missing.items():
+        if labels:
+            raise UserError(
+                f"{', '.join(labels)} did not train on {name}: sweep the datasets in --common "
+                "(e.g. --common data=a,b,c) so that every side trains on each dataset."
+            )
     title = f"{command}: {', '.join(results)}"
     shown = [compare.what_ran(title, variants, results, plan)]
     per_dataset: dict[str, dict[str, Comparison]] = {}

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from research_rigor.errors import UserError
+from research_rigor.seeding import stream_seed
 from torch import distributed
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from {{ cookiecutter.package_name }}.data import protocol, splits
 from {{ cookiecutter.package_name }}.data.scan import Scan
@@ -33,6 +34,7 @@ class ClassificationDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         margin: float | None = None,
         fold: int | None = None,
+        order_seed: int = 0,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -45,6 +47,9 @@ class ClassificationDataModule(L.LightningDataModule):
         # k-fold: the fold held out (its test part is the test split); None: the protocol's
         # train/val/test split. The split file holds the folds (`split --folds K`).
         self.fold = fold
+        # the training samples' order and the loader workers' seeds: a source of randomness
+        # of its own (configs/train.yaml: seeds.order), apart from the weights' initialization
+        self.order_seed = order_seed
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.datasets: dict[str, Dataset] = {}
@@ -129,7 +134,21 @@ class ClassificationDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
         dataset = self.datasets[split]
         sampler = None
-        if split != "train" and distributed.is_available() and distributed.is_initialized():
+        ddp = distributed.is_available() and distributed.is_initialized()
+        order = stream_seed(self.order_seed)
+        if shuffle:
+            # The order is a function of the order seed and the epoch alone (Lightning calls
+            # set_epoch), so a resumed run replays it and the initialization's seed never
+            # moves it. Lightning keeps a DistributedSampler it is given: under DDP each
+            # process takes its share of the same order.
+            sampler = DistributedSampler(
+                dataset,
+                num_replicas=distributed.get_world_size() if ddp else 1,
+                rank=distributed.get_rank() if ddp else 0,
+                shuffle=True,
+                seed=order,
+            )
+        elif ddp:
             # Under DDP each process evaluates its share of the split. Lightning's default
             # sampler pads the shares to equal length by repeating samples; this one never
             # repeats, so val/test metrics count each sample once, as in a single process.
@@ -137,8 +156,11 @@ class ClassificationDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
             sampler=sampler,
+            # Each loader draws its workers' seeds from this generator, not from the global
+            # one the initialization's seed drives (Lightning's seed_everything(workers=True)
+            # then seeds numpy, random and torch in each worker from it).
+            generator=torch.Generator().manual_seed(order),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,  # not restarted every epoch
             pin_memory=self.pin_memory,
