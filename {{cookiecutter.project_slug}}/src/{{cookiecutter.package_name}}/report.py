@@ -14,6 +14,7 @@ as stored.
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from research_rigor import figures, provenance
 from research_rigor.cli import main
@@ -47,7 +48,11 @@ def evaluate_run(run_dir: Path, out: Path) -> RunEvaluation:
     labels, predicted = shown.labels.numpy(), shown.predicted.numpy()
     wrong = shown.misclassified().numpy()
     first = wrong[: figures.MISCLASSIFIED_SHOWN]
-    images = datamodule.denormalize(shown.images(torch.from_numpy(first))).numpy()
+    images = (  # none when every test sample is right: the figure says 0 samples
+        datamodule.denormalize(shown.images(torch.from_numpy(first))).numpy()
+        if len(first)
+        else np.empty((0, *datamodule.input_shape), dtype=np.float32)
+    )
     batch = torch.arange(min(GRADIENT_BATCH, len(train.labels)))
     classes = list(datamodule.classes)
     value = results[SPLIT_SHOWN].value
