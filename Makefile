@@ -36,8 +36,12 @@ demo: $(VENV)/.installed
 	cd $(DEMO_DIR)/my-research && ../../../$(BIN)/python -m pip install --quiet -r requirements.lock -e ".[dev]" \
 		&& ../../../$(BIN)/python train.py +profile=fast
 
+# Two workers, one test module each at a time (its fixtures are built once): one module's
+# downloads, daemons and waits overlap another's training. CI has two cores.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed lint system-packages
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 system-packages:
 	@if ! ls $(SLURM_DAEMONS) >/dev/null 2>&1; then \
