@@ -48,7 +48,7 @@ PROGRAMS = {
     "git": ["git"],
 }
 FULL_PROFILE = "python train.py data=<name>"  # as shown, before the fast profile's `+profile=`
-FULL_STEPS = 60  # the full profile's optimizer steps here (added as `++trainer.max_steps`)
+FULL_STEPS = 30  # the full profile's optimizer steps here (added as `++trainer.max_steps`)
 SET_ASIDE = ["git", "stash", "--quiet", "--include-untracked"]  # an experiment's workspace
 # The data-driven test modules of the baked fast tier: each must run on the dataset.
 DATA_DRIVEN = ("tests/test_data.py", "tests/test_model.py", "tests/test_encoders.py")
