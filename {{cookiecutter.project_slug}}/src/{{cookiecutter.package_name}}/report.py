@@ -1,6 +1,7 @@
 """What this classifier's report shows: its error on each split, and its figures.
 
-    python -m {{ cookiecutter.package_name }}.report RUN_DIR...   # the same as `research-rigor report RUN_DIR...`
+    python -m {{ cookiecutter.package_name }}.report RUN_DIR...
+    research-rigor report RUN_DIR...   # the same
 
 research-rigor's `report` finds the runs (a run, or a folder of runs: the seeds of one
 sweep form a group with a mean column), writes the bias/variance table and the learning
