@@ -154,6 +154,28 @@ def branches(runs: list[Run]) -> list[str]:
     return sorted({str(run.provenance["git_branch"]) for run in runs})
 
 
+def run_header(variant: Variant, plan: Plan) -> dict:
+    """What every saved result of one variant starts with: what ran, and how."""
+    return {
+        "variant": {"ref": variant.ref, "overrides": list(variant.overrides)},
+        "profile": plan.profile,
+        "common_overrides": list(plan.common),
+        "metric": plan.project.metric,
+    }
+
+
+def variant_record(variant: Variant, runs: list[Run]) -> dict:
+    """A variant's entry in a comparison's JSON: its code, metric and data versions."""
+    return {
+        "label": variant.label,
+        "ref": variant.ref,
+        "overrides": list(variant.overrides),
+        "git_commits": sorted({str(run.git_commit) for run in runs}),
+        "metric_version": runs[0].metric_version,
+        "data_version": runs[0].data_version,
+    }
+
+
 def summarize(runs: list[Run]) -> Summary:
     return Summary(tuple(run.value for run in runs), seeds=tuple(run.seed for run in runs))
 
@@ -474,12 +496,7 @@ def record(
         "common_overrides": list(plan.common),
         "variants": [
             {
-                "label": variant.label,
-                "ref": variant.ref,
-                "overrides": list(variant.overrides),
-                "git_commits": sorted({str(run.git_commit) for run in results[variant.label]}),
-                "metric_version": results[variant.label][0].metric_version,
-                "data_version": results[variant.label][0].data_version,
+                **variant_record(variant, results[variant.label]),
                 "summary": summarize(results[variant.label]).as_dict(),
                 "against_baseline": (
                     comparisons[variant.label].as_dict(testing.effect)

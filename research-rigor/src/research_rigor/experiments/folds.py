@@ -29,6 +29,8 @@ from research_rigor.experiments.compare import (
     FULL_PROFILE,
     describe_code,
     measure,
+    run_header,
+    variant_record,
     what_ran,
     with_margin,
 )
@@ -277,12 +279,7 @@ def run_compare(
         "against_baseline": comparison.as_dict(),
         "variants": [
             {
-                "label": variant.label,
-                "ref": variant.ref,
-                "overrides": list(variant.overrides),
-                "git_commits": sorted({str(run.git_commit) for run in results[variant.label]}),
-                "metric_version": results[variant.label][0].metric_version,
-                "data_version": results[variant.label][0].data_version,
+                **variant_record(variant, results[variant.label]),
                 "fold_means": fold_means(by_fold(results[variant.label], plan.folds)).tolist(),
                 "runs": [run.as_dict() for run in results[variant.label]],
             }
@@ -345,10 +342,7 @@ def run_seeds(variant: Variant, plan: Plan, out_dir: Path) -> list[Run]:
     table, summary = seeds_table(variant, runs, plan)
     table.show()
     data = {
-        "variant": {"ref": variant.ref, "overrides": list(variant.overrides)},
-        "profile": plan.profile,
-        "common_overrides": list(plan.common),
-        "metric": plan.project.metric,
+        **run_header(variant, plan),
         "seeds": list(plan.seeds),
         "summary": summary,
         "runs": [run.as_dict() for run in runs],

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from research_rigor.experiments import environments
 from research_rigor.experiments.checkouts import Checkouts
-from research_rigor.experiments.compare import DIGITS, describe_code, measure, summarize
+from research_rigor.experiments.compare import (
+    DIGITS,
+    describe_code,
+    measure,
+    run_header,
+    summarize,
+)
 from research_rigor.experiments.output import Table, number, percent, save, shown
 from research_rigor.experiments.runs import Plan, Run, Variant
 from research_rigor.stats import POWER, Analysis, seeds_needed
@@ -61,10 +67,7 @@ def run_command(variant: Variant, plan: Plan, testing: Analysis, out_dir: Path) 
     shown_table = table(variant, runs, plan, testing)
     shown_table.show()
     data = {
-        "variant": {"ref": variant.ref, "overrides": list(variant.overrides)},
-        "profile": plan.profile,
-        "common_overrides": list(plan.common),
-        "metric": plan.project.metric,
+        **run_header(variant, plan),
         "summary": summarize(runs).as_dict(testing.alpha, testing.effect),
         "runs": [run.as_dict() for run in runs],
     }

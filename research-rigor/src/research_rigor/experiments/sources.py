@@ -12,7 +12,13 @@ from pathlib import Path
 from research_rigor.errors import UserError
 from research_rigor.experiments import environments
 from research_rigor.experiments.checkouts import Checkouts
-from research_rigor.experiments.compare import DIGITS, describe_code, measure, summarize
+from research_rigor.experiments.compare import (
+    DIGITS,
+    describe_code,
+    measure,
+    run_header,
+    summarize,
+)
 from research_rigor.experiments.output import Table, number, percent, save
 from research_rigor.experiments.runs import Plan, Run, Variant
 from research_rigor.project import PYPROJECT, TABLE, Project
@@ -153,10 +159,7 @@ def run_command(variant: Variant, sources: list[str], plan: Plan, out_dir: Path)
     shown = table(variant, results, shares, plan)
     shown.show()
     data = {
-        "variant": {"ref": variant.ref, "overrides": list(variant.overrides)},
-        "profile": plan.profile,
-        "common_overrides": list(plan.common),
-        "metric": plan.project.metric,
+        **run_header(variant, plan),
         "seeds": list(plan.seeds),
         "fixed_seed": max(plan.seeds) + 1,
         "seed_sources": {source: plan.project.seed_sources[source] for source in sources},
