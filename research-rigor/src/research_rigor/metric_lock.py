@@ -4,9 +4,18 @@ Numbers measured under different procedures must never be compared, so the proce
 carries a version. The project's metric module (`metric-module` in its declaration,
 by default `<package>.metrics`) declares it:
 
-    METRIC_VERSION = 3
-    DEFINITION = ("metrics.py", "data", "evaluation.py", "model.py:Classifier.test_step")
-    EXCLUDED = {"data/datamodule.py:DataModule.train_dataloader": "training only"}
+    METRIC_VERSION = 5
+    DEFINITION = (
+        "metrics.py",
+        "data",
+        "research_rigor.splits",
+        "research_rigor.datamodule",
+        "evaluation.py",
+        "model.py:Classifier.test_step",
+    )
+    EXCLUDED = {
+        "research_rigor.datamodule:ClassificationDataModule.train_dataloader": "training only"
+    }
 
 DEFINITION names whole modules and packages (every definition in them, so a module
 added to a listed package is covered the day it is written) and single definitions
