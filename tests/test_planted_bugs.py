@@ -5,6 +5,10 @@ Each bug is planted in a copy of the default bake by an exact text replacement
 here instead of silently planting nothing). The copy's default fast suite, what
 a researcher runs before trusting a number, must then fail; unmodified, it passes.
 
+A bug in what the bake imports from research-rigor (the split protocol, the loaders) is
+planted in a copy of the library's source, put first on the copy's import path: the
+bake's suite must catch a faulty release of the library too.
+
 A bug is planted the way a researcher who follows every update instruction would
 leave it: the behaviour fingerprints re-recorded, the config snapshot accepted
 (`--snapshot-update`), the metric version bumped and locked again. So what
@@ -32,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run
+from .conftest import TEMPLATE, run
 from .image_datasets import MICROSCOPY
 
 pytestmark = pytest.mark.slow
@@ -42,10 +46,13 @@ SOURCE = f"src/{PACKAGE}"
 MODEL = f"{SOURCE}/model.py"
 CNN = f"{SOURCE}/encoders/cnn.py"
 ARRAYS = f"{SOURCE}/data/arrays.py"
-PROTOCOL = f"{SOURCE}/data/protocol.py"
-DATAMODULE = f"{SOURCE}/data/datamodule.py"
 FOLDERS = f"{SOURCE}/data/folders.py"
-SPLITS = f"{SOURCE}/data/splits.py"
+# research-rigor's source, copied beside a copy of the bake when an edit plants a bug in it
+LIBRARY_SOURCE = TEMPLATE / "research-rigor" / "src"
+LIBRARY_COPY = "research-rigor-src"  # beside the bake's copy, first on its import path
+LIBRARY = f"{LIBRARY_COPY}/research_rigor"  # an edit's path under it: relative to the copy's folder
+SPLITS = f"{LIBRARY}/splits.py"
+DATAMODULE = f"{LIBRARY}/datamodule.py"
 DIGITS = f"{SOURCE}/data/digits.py"
 METRICS = f"{SOURCE}/metrics.py"
 EVALUATION = f"{SOURCE}/evaluation.py"
@@ -65,7 +72,7 @@ SUITE_KINDS = ("bug", "own_data_bug")  # the parameter each kind of proof is par
 
 @dataclass(frozen=True)
 class Edit:
-    path: str  # relative to the project root
+    path: str  # relative to the project root, or under LIBRARY: research-rigor's source
     anchor: str  # must occur exactly once
     replacement: str
 
@@ -181,13 +188,13 @@ BUGS = [
     ),
     Bug(
         "train-split-overlaps-val",
-        Edit(PROTOCOL, '"train": np.sort(train)', '"train": np.sort(rest)'),
+        Edit(SPLITS, '"train": np.sort(train)', '"train": np.sort(rest)'),
     ),
     Bug(
         "normalization-dropped",
         Edit(
             ARRAYS,
-            "torch.from_numpy(protocol.normalize(image, self.mean, self.std))",
+            "torch.from_numpy(splits.normalize(image, self.mean, self.std))",
             "torch.from_numpy(image.astype(np.float32))",
         ),
     ),
@@ -198,7 +205,7 @@ BUGS = [
     Bug(
         "split-not-stratified",
         Edit(
-            PROTOCOL,
+            SPLITS,
             "test_size=TEST_FRACTION, stratify=labels,",
             "test_size=TEST_FRACTION, stratify=None,",
         ),
@@ -288,7 +295,7 @@ FOLDER_BUGS = [
         "normalization-dropped",
         Edit(
             FOLDERS,
-            "torch.from_numpy(protocol.normalize(image, self.mean, self.std))",
+            "torch.from_numpy(splits.normalize(image, self.mean, self.std))",
             "torch.from_numpy(image)",
         ),
     ),
@@ -310,14 +317,18 @@ class Verdict:
 
 
 def plant(project: Path, destination: Path, *edits: Edit) -> Path:
-    """A copy of what git sees of `project` (no runs, caches or data), with each edit applied."""
+    """A copy of what git sees of `project` (no runs, caches or data), with each edit applied;
+    with a copy of research-rigor's source beside it when an edit is in the library."""
     copy = destination / project.name
     listed = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], project)
     for name in filter(None, listed.stdout.split("\0")):
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(project / name, copy / name)
+    if any(edit.path.startswith(LIBRARY) for edit in edits):
+        ignored = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(LIBRARY_SOURCE / "research_rigor", destination / LIBRARY, ignore=ignored)
     for edit in edits:
-        path = copy / edit.path
+        path = (destination if edit.path.startswith(LIBRARY) else copy) / edit.path
         text = path.read_text()
         count = text.count(edit.anchor)
         assert count == 1, f"{edit.path}: {edit.anchor!r} occurs {count} times, not once"
@@ -326,8 +337,11 @@ def plant(project: Path, destination: Path, *edits: Edit) -> Path:
 
 
 def run_in(copy: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-    """`python <args>` with this copy's code first on the path, not the installed bake's."""
-    env = {**os.environ, "PYTHONPATH": str(copy / "src"), "OMP_NUM_THREADS": "1"}
+    """`python <args>` with this copy's code first on the path, not the installed bake's, and
+    the copy of research-rigor's source beside it, if any, before the installed library."""
+    paths = [copy / "src", copy.parent / LIBRARY_COPY]
+    found = os.pathsep.join(str(path) for path in paths if path.exists())
+    env = {**os.environ, "PYTHONPATH": found, "OMP_NUM_THREADS": "1"}
     return run([sys.executable, *args], copy, check=check, env=env)
 
 
@@ -428,8 +442,9 @@ def suites(
 
 
 def test_protocol_change_fails_the_metric_version_test_until_bumped(installed_project, tmp_path):
+    """A release of research-rigor with another split protocol moves the bake's metric."""
     copy = plant(
-        installed_project, tmp_path, Edit(PROTOCOL, "VAL_FRACTION = 0.15", "VAL_FRACTION = 0.2")
+        installed_project, tmp_path, Edit(SPLITS, "VAL_FRACTION = 0.15", "VAL_FRACTION = 0.2")
     )
     failed = pytest_in(copy, *METRIC_TEST)
     assert failed.returncode == 1 and "Bump METRIC_VERSION" in failed.output, failed.output

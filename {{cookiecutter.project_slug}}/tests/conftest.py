@@ -16,9 +16,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from research_rigor.datamodule import ClassificationDataModule
 from torch.utils.data import default_collate as collate
 
-from {{ cookiecutter.package_name }}.data.datamodule import ClassificationDataModule
 from {{ cookiecutter.package_name }}.data.digits import DigitsDataModule
 from {{ cookiecutter.package_name }}.model import Classifier
 

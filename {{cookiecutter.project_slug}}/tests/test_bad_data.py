@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from research_rigor import splits
 from research_rigor.errors import UserError
 
-from {{ cookiecutter.package_name }}.data import arrays, folders, protocol, splits
+from {{ cookiecutter.package_name }}.data import arrays, folders
 from {{ cookiecutter.package_name }}.data.arrays import ArrayDataModule
 from {{ cookiecutter.package_name }}.data.folders import ImageFolderDataModule
 
@@ -57,7 +58,7 @@ def test_a_corrupt_image_is_named_and_nothing_is_written(tmp_path):
     with pytest.raises(UserError) as error:
         splits.write(folders.scan(data))
     assert str(broken) in one_line(error) and "replace or delete it" in str(error.value)
-    assert not protocol.split_path(data).exists()
+    assert not splits.split_path(data).exists()
     assert broken.read_bytes() == b"not an image"
 
 
@@ -83,7 +84,7 @@ def test_mixed_sizes_need_an_image_size(tmp_path):
 
 
 def _edit_split(data: Path, change) -> None:
-    path = protocol.split_path(data)
+    path = splits.split_path(data)
     split = json.loads(path.read_text())
     change(split)
     path.write_text(json.dumps(split))

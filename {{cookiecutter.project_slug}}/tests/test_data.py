@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageOps
+from research_rigor import splits
 from research_rigor.errors import UserError
 from research_rigor.images import RESAMPLING
 from sklearn.datasets import load_digits
 
-from {{ cookiecutter.package_name }}.data import protocol, splits
 from {{ cookiecutter.package_name }}.data.arrays import IMAGES_FILE, LABELS_FILE, ArrayDataModule
 from {{ cookiecutter.package_name }}.data.digits import DigitsDataModule
 
@@ -75,21 +75,21 @@ def raw_sample(datamodule, index: int) -> tuple[np.ndarray, int]:
 
 
 def test_splits_are_disjoint_and_cover_the_dataset(split, datamodule):
-    train, val, test = (set(split[name]) for name in protocol.SPLITS)
+    train, val, test = (set(split[name]) for name in splits.SPLITS)
     assert not train & val and not train & test and not val & test
     assert train | val | test == set(range(len(datamodule.scan())))
 
 
 def test_split_sizes_follow_the_protocol(split):
-    total = sum(len(split[name]) for name in protocol.SPLITS)
-    assert abs(len(split["test"]) / total - protocol.TEST_FRACTION) < 0.01
-    assert abs(len(split["val"]) / total - protocol.VAL_FRACTION) < 0.01
+    total = sum(len(split[name]) for name in splits.SPLITS)
+    assert abs(len(split["test"]) / total - splits.TEST_FRACTION) < 0.01
+    assert abs(len(split["val"]) / total - splits.VAL_FRACTION) < 0.01
 
 
 def test_the_split_file_is_the_protocols_split_of_these_data(split, datamodule):
     """The committed split is what the protocol gives for these labels, stratified."""
-    again = protocol.split_indices(datamodule.scan().labels)
-    for name in protocol.SPLITS:
+    again = splits.split_indices(datamodule.scan().labels)
+    for name in splits.SPLITS:
         assert split[name] == again[name].tolist(), f"{name} differs from the protocol's split"
 
 
@@ -107,7 +107,7 @@ def test_every_split_holds_the_datasets_class_shares(split, datamodule):
     whole dataset times the split's size, within rounding (whatever the protocol code says)."""
     labels = raw_labels(datamodule)
     shares = np.bincount(labels) / len(labels)
-    for name in protocol.SPLITS:
+    for name in splits.SPLITS:
         counts = np.bincount(labels[split[name]], minlength=len(shares))
         off = np.abs(counts - shares * len(split[name]))
         assert off.max() <= STRATIFICATION_SLACK, (
@@ -126,7 +126,7 @@ def test_the_prepared_digits_are_scikit_learns(data_dir):
 def test_labels_stay_aligned_with_their_inputs(datamodule, split):
     """Spread samples of each split: label and pixels equal the raw file's, normalized."""
     mean, std = np.array(datamodule.mean), np.array(datamodule.std)
-    for name in protocol.SPLITS:
+    for name in splits.SPLITS:
         dataset = datamodule.datasets[name]
         for position in spread(split[name]):
             raw, label = raw_sample(datamodule, split[name][position])
@@ -139,7 +139,7 @@ def test_labels_stay_aligned_with_their_inputs(datamodule, split):
 def test_normalization_statistics_come_from_the_training_split_only(datamodule, split):
     if len(split["train"]) > MAX_EXACT_STATS:
         pytest.skip(f"over {MAX_EXACT_STATS} training samples: the split command measured them")
-    mean, std = protocol.normalization_stats(datamodule.scan().images(split["train"]))
+    mean, std = splits.normalization_stats(datamodule.scan().images(split["train"]))
     np.testing.assert_allclose(datamodule.mean, mean, rtol=1e-9)
     np.testing.assert_allclose(datamodule.std, std, rtol=1e-9)
 
@@ -151,7 +151,7 @@ def test_training_batches_are_standardized_per_channel(batch):
 
 
 def test_shapes_and_dtypes(datamodule):
-    for name in protocol.SPLITS:
+    for name in splits.SPLITS:
         image, label = datamodule.datasets[name][0]
         assert image.shape == datamodule.input_shape
         assert image.dtype == torch.float32 and label.dtype == torch.int64
@@ -180,8 +180,8 @@ def test_training_batches_are_shuffled(datamodule):
 
 
 def test_missing_digits_are_prepared_once_with_a_notice(tmp_path, capsys, data_dir):
-    (tmp_path / f"digits{protocol.SPLIT_SUFFIX}").write_bytes(
-        protocol.split_path(data_dir).read_bytes()
+    (tmp_path / f"digits{splits.SPLIT_SUFFIX}").write_bytes(
+        splits.split_path(data_dir).read_bytes()
     )
     module = DigitsDataModule(tmp_path / "digits", batch_size=8)
     module.prepare_data()
@@ -196,11 +196,11 @@ def test_an_existing_split_is_kept_when_it_matches_and_refused_when_not(tmp_path
     copy.mkdir()
     for name in (IMAGES_FILE, LABELS_FILE):
         (copy / name).write_bytes((data_dir / name).read_bytes())
-    (tmp_path / f"digits{protocol.SPLIT_SUFFIX}").write_bytes(
-        protocol.split_path(data_dir).read_bytes()
+    (tmp_path / f"digits{splits.SPLIT_SUFFIX}").write_bytes(
+        splits.split_path(data_dir).read_bytes()
     )
     scan = ArrayDataModule(copy, num_classes=10, batch_size=8).scan()
-    assert splits.write(scan) == (protocol.split_path(copy), False)
+    assert splits.write(scan) == (splits.split_path(copy), False)
     labels = np.load(copy / LABELS_FILE)
     np.save(copy / LABELS_FILE, labels[::-1].copy())
     module = ArrayDataModule(copy, num_classes=10, batch_size=8)

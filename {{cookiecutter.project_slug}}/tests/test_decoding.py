@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from research_rigor import splits
 from research_rigor.errors import UserError
 
 from {{ cookiecutter.package_name }}.data import __main__ as split_command
-from {{ cookiecutter.package_name }}.data import folders, protocol, splits
+from {{ cookiecutter.package_name }}.data import folders
 from {{ cookiecutter.package_name }}.data.folders import ImageFolderDataModule
 
 HEIGHT, WIDTH = 6, 5
@@ -43,7 +44,7 @@ def test_a_dataset_mixing_pixel_types_is_refused_and_nothing_written(tmp_path):
     with pytest.raises(UserError) as error:
         splits.write(folders.scan(data))
     assert "\n" not in str(error.value) and str(wide) in str(error.value)
-    assert not protocol.split_path(data).exists()
+    assert not splits.split_path(data).exists()
 
 
 def test_the_split_records_the_policy_and_the_config_cannot_contradict_it(tmp_path):

@@ -16,9 +16,9 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from research_rigor import provenance
+from research_rigor.splits import split_path
 
 from {{ cookiecutter.package_name }} import evaluation
-from {{ cookiecutter.package_name }}.data.protocol import split_path
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME, METRIC_VERSION, MONITOR, REPORTED
 from {{ cookiecutter.package_name }}.trainer import build_trainer
 

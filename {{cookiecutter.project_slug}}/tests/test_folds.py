@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from research_rigor import splits
 from research_rigor.errors import UserError
 
-from {{ cookiecutter.package_name }}.data import protocol, splits
 from {{ cookiecutter.package_name }}.data.arrays import IMAGES_FILE, LABELS_FILE, ArrayDataModule
 
 FOLDS = 3
@@ -49,7 +49,7 @@ def test_the_folds_test_every_sample_once_and_each_holds_train_val_and_test(fold
     tested = [index for fold in split[splits.FOLDS_KEY] for index in fold["test"]]
     assert sorted(tested) == list(range(samples))
     for fold in split[splits.FOLDS_KEY]:
-        train, val, test = (set(fold[name]) for name in protocol.SPLITS)
+        train, val, test = (set(fold[name]) for name in splits.SPLITS)
         assert not train & val and not train & test and not val & test
         assert train | val | test == set(range(samples))
 
@@ -59,7 +59,7 @@ def test_each_fold_holds_the_datasets_class_shares(folded):
     labels = np.load(copy / LABELS_FILE)
     shares = np.bincount(labels) / len(labels)
     for fold in split[splits.FOLDS_KEY]:
-        for name in protocol.SPLITS:
+        for name in splits.SPLITS:
             counts = np.bincount(labels[fold[name]], minlength=CLASSES)
             assert np.abs(counts - shares * len(fold[name])).max() <= STRATIFICATION_SLACK
 
@@ -75,8 +75,8 @@ def test_each_folds_normalization_comes_from_its_own_training_part(folded):
 
 def test_the_protocols_split_stays_what_it_is_without_folds(folded, data_dir):
     _, split = folded
-    committed = json.loads(protocol.split_path(data_dir).read_text())
-    for key in (*protocol.SPLITS, "mean", "std"):
+    committed = json.loads(splits.split_path(data_dir).read_text())
+    for key in (*splits.SPLITS, "mean", "std"):
         assert split[key] == committed[key], key
 
 
@@ -85,7 +85,7 @@ def test_data_fold_serves_that_folds_splits_and_statistics(folded):
     held_out = module(copy, fold=HELD_OUT)
     held_out.setup()
     fold = split[splits.FOLDS_KEY][HELD_OUT]
-    for name in protocol.SPLITS:
+    for name in splits.SPLITS:
         labels = np.load(copy / LABELS_FILE)[fold[name]]
         np.testing.assert_array_equal(held_out.datasets[name].labels, labels)
     assert (held_out.mean, held_out.std) == (fold["mean"], fold["std"])
@@ -96,7 +96,7 @@ def test_data_fold_serves_that_folds_splits_and_statistics(folded):
 def test_splitting_again_keeps_the_folds_and_refuses_another_number(folded):
     copy, _ = folded
     scan = module(copy).scan()
-    assert splits.write(scan) == (protocol.split_path(copy), False)  # the split's own folds
+    assert splits.write(scan) == (splits.split_path(copy), False)  # the split's own folds
     assert splits.write(scan, FOLDS)[1] is False
     with pytest.raises(UserError, match=f"a split with {FOLDS} folds, not {FOLDS + 1}") as error:
         splits.write(scan, FOLDS + 1)
@@ -118,8 +118,8 @@ def test_a_fold_out_of_range_names_the_folds_there_are(folded):
 
 def test_a_fold_on_a_split_without_folds_says_how_to_write_them(data_dir, tmp_path):
     copy = copy_of(data_dir, tmp_path / "digits")
-    (tmp_path / f"digits{protocol.SPLIT_SUFFIX}").write_bytes(
-        protocol.split_path(data_dir).read_bytes()
+    (tmp_path / f"digits{splits.SPLIT_SUFFIX}").write_bytes(
+        splits.split_path(data_dir).read_bytes()
     )
     with pytest.raises(UserError) as error:
         module(copy, fold=0).setup()
@@ -136,7 +136,7 @@ def test_too_few_folds_or_too_few_samples_per_class_are_refused(data_dir, tmp_pa
     with pytest.raises(UserError) as error:
         splits.write(module(copy).scan(), folds)
     assert refusal in one_line(error)
-    assert not protocol.split_path(copy).exists()
+    assert not splits.split_path(copy).exists()
 
 
 def test_a_fold_that_tests_on_its_training_samples_is_refused(folded, tmp_path):
@@ -145,7 +145,7 @@ def test_a_fold_that_tests_on_its_training_samples_is_refused(folded, tmp_path):
     fold = split[splits.FOLDS_KEY][HELD_OUT]
     leaked = {**fold, "test": [*fold["test"], fold["train"][0]]}
     edited = {**split, splits.FOLDS_KEY: [*split[splits.FOLDS_KEY][:HELD_OUT], leaked]}
-    protocol.split_path(moved).write_text(json.dumps(edited))
+    splits.split_path(moved).write_text(json.dumps(edited))
     with pytest.raises(UserError) as error:
         module(moved).setup()
     assert f"fold {HELD_OUT}'s train and test" in one_line(error)

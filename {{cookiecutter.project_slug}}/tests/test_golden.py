@@ -1,8 +1,8 @@
 """Golden values: fixed files decoded, resized and normalized, and fixed predictions scored,
 against numbers committed in tests/golden/values.json.
 
-The metric fingerprint covers this project's code and research-rigor's image decoding
-(`research_rigor.images`, named in metrics.py's DEFINITION); these cover the libraries
+The metric fingerprint covers this project's code and research-rigor's split protocol,
+loaders and image decoding (named in metrics.py's DEFINITION); these cover the libraries
 under them. A Pillow upgrade that decodes or resamples differently, or a torchmetrics upgrade that
 scores differently, moves the metric without a line of this project changing: the
 suite then fails here. If the change is deliberate (an upgrade you accept), bump
@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from research_rigor import images
+from research_rigor import images, splits
 
-from {{ cookiecutter.package_name }}.data import protocol
 from {{ cookiecutter.package_name }}.evaluation import Predictions
 from {{ cookiecutter.package_name }}.metrics import build_metric
 
@@ -67,7 +66,7 @@ def pixels(name: str) -> np.ndarray:
     path = GOLDEN / name
     policy = images.policy_of([path], None)
     image = images.decode(path, policy, SIZE)
-    return protocol.normalize(image, [MEAN] * policy.channels, [STD] * policy.channels)
+    return splits.normalize(image, [MEAN] * policy.channels, [STD] * policy.channels)
 
 
 def fixed_predictions() -> tuple[torch.Tensor, torch.Tensor]:

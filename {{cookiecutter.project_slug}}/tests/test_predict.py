@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from research_rigor import splits
 from research_rigor.errors import UserError
 
 from {{ cookiecutter.package_name }} import evaluation
-from {{ cookiecutter.package_name }}.data import folders, splits
+from {{ cookiecutter.package_name }}.data import folders
 from {{ cookiecutter.package_name }}.evaluation import PROVENANCE_KEY
 
 from .conftest import ROOT, SEED, build_model, compose_config

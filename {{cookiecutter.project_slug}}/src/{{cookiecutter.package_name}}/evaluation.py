@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from research_rigor.callbacks import PROVENANCE_KEY, check_checkpoint
 from research_rigor.errors import UserError
+from research_rigor.splits import SPLITS
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.functional.classification import (
@@ -25,7 +26,6 @@ from torchmetrics.functional.classification import (
     multiclass_confusion_matrix,
 )
 
-from {{ cookiecutter.package_name }}.data.protocol import SPLITS
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME
 from {{ cookiecutter.package_name }}.model import STAGES, Classifier
 

@@ -2,12 +2,12 @@
 
 Numbers measured under different validation procedures must never be compared, so
 the procedure carries a version. What defines it is declared below: this file, the
-whole data package (how samples are found, labelled, split, resized and normalized, and
-which statistics normalize val and test; a data format added to it is covered the day
-it is written), how image files are decoded (research-rigor's `research_rigor.images`:
-a release of the library that changes it moves the fingerprint too), the evaluation
-loop of `evaluate.py`, `predict.py` and the reports (`evaluation.py`), and the model's
-evaluation steps. research-rigor fingerprints their syntax trees (comments, docstrings
+whole data package (how samples are found, labelled, resized and normalized; a data
+format added to it is covered the day it is written), research-rigor's modules that
+split the data, take the normalization statistics, serve val and test and decode image
+files (a release of the library that changes them moves the fingerprint too), the
+evaluation loop of `evaluate.py`, `predict.py` and the reports (`evaluation.py`), and the
+model's evaluation steps. research-rigor fingerprints their syntax trees (comments, docstrings
 and formatting do not count) and locks the result in `metric.lock` at the project root;
 `tests/test_metric_version.py` fails when the fingerprint moves without a version bump,
 and `tests/test_golden.py` when a library upgrade moves the numbers themselves.
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 #    EXIF orientation applied, 16-bit kept), resized as floats
 # 4: k-fold as a protocol: a split may hold stratified folds (`split --folds K`), each with
 #    its own statistics, and `data.fold=i` tests on fold i (without it, as in 3)
-METRIC_VERSION = 4
+# 5: the split protocol and the loaders are research-rigor's (`research_rigor.splits`,
+#    `research_rigor.datamodule`), moved unchanged: version 4's numbers, by the golden tests
+METRIC_VERSION = 5
 METRIC_NAME = "acc"  # top-1 accuracy, micro-averaged over samples
 MONITOR = f"val/{METRIC_NAME}"  # selects the best checkpoint
 REPORTED = f"test/{METRIC_NAME}"  # the single number a run is judged by
@@ -37,7 +39,11 @@ REPORTED = f"test/{METRIC_NAME}"  # the single number a run is judged by
 DEFINITION = (
     "metrics.py",
     "data",
-    "research_rigor.images",  # how image files become pixels: installed, named by import name
+    # installed, named by import name: the split protocol and the split file's checks, the
+    # loaders and the normalization statistics they serve, how image files become pixels
+    "research_rigor.splits",
+    "research_rigor.datamodule",
+    "research_rigor.images",
     "evaluation.py",
     "model.py:STAGES",
     "model.py:Classifier._step",
@@ -51,7 +57,7 @@ DEFINITION = (
 # Within DEFINITION, what does not move the reported number, and why.
 EXCLUDED = {
     "data/__main__.py": "the split command's console: what it prints, the config it drafts",
-    "data/datamodule.py:ClassificationDataModule.train_dataloader": (
+    "research_rigor.datamodule:ClassificationDataModule.train_dataloader": (
         "which batches train, and in which order: training, not measurement"
     ),
 }

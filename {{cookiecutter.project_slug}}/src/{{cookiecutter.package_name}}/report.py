@@ -21,8 +21,8 @@ from research_rigor import figures, provenance
 from research_rigor.cli import main
 from research_rigor.errors import UserError
 from research_rigor.report import RunEvaluation
+from research_rigor.splits import SPLITS
 
-from {{ cookiecutter.package_name }}.data.protocol import SPLITS
 from {{ cookiecutter.package_name }}.metrics import METRIC_NAME
 
 BEST_CHECKPOINT = Path("checkpoints") / "best.ckpt"

@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
+from research_rigor import splits
 from research_rigor.errors import UserError
 from research_rigor.project import Project
+from research_rigor.splits import Scan
 
-from {{ cookiecutter.package_name }}.data import arrays, folders, protocol, splits
-from {{ cookiecutter.package_name }}.data.scan import Scan
+from {{ cookiecutter.package_name }}.data import arrays, folders
 
 CONFIG_DIR = Path("configs") / "data"  # under the project root
 DEFAULT_BATCH_SIZE = 64
@@ -105,7 +106,7 @@ def split(
     found = scan(data_dir, declared_range(config, pixel_range))
     target, written = splits.write(found, folds)
     written_split = json.loads(target.read_text())
-    shown = ", ".join(f"{name} {len(written_split[name])}" for name in protocol.SPLITS)
+    shown = ", ".join(f"{name} {len(written_split[name])}" for name in splits.SPLITS)
     recorded_folds = written_split.get(splits.FOLDS_KEY, [])
     if recorded_folds:
         tested = "/".join(str(len(fold["test"])) for fold in recorded_folds)

@@ -2,19 +2,19 @@
 
 The format (what a DVC `prepare` stage writes, or `dvc add` tracks): `images.npy`
 (N, H, W) or (N, C, H, W) of any numeric type, and `labels.npy` (N,) integer classes.
-Only the samples of a batch are read from disk; normalization follows `protocol.py`.
+Only the samples of a batch are read from disk; they are split and normalized by
+research-rigor's protocol (`research_rigor.splits`).
 """
 
 from pathlib import Path
 
 import numpy as np
 import torch
+from research_rigor import splits
+from research_rigor.datamodule import ClassificationDataModule
 from research_rigor.errors import UserError
+from research_rigor.splits import Scan, digest
 from torch.utils.data import Dataset
-
-from {{ cookiecutter.package_name }}.data import protocol
-from {{ cookiecutter.package_name }}.data.datamodule import ClassificationDataModule
-from {{ cookiecutter.package_name }}.data.scan import Scan, digest
 
 IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.npy"
@@ -86,7 +86,7 @@ class ArraySamples(Dataset):
         images[order] = self.images[rows[order]]
         return [
             (
-                torch.from_numpy(protocol.normalize(image, self.mean, self.std)),
+                torch.from_numpy(splits.normalize(image, self.mean, self.std)),
                 torch.tensor(self.labels[position]),
             )
             for image, position in zip(images, positions, strict=True)

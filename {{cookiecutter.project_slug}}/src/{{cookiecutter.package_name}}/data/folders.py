@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from research_rigor import splits
+from research_rigor.datamodule import ClassificationDataModule
 from research_rigor.errors import UserError
 from research_rigor.images import Decoding, decode, policy_of
+from research_rigor.splits import Scan, digest
 from torch.utils.data import Dataset
-
-from {{ cookiecutter.package_name }}.data import protocol, splits
-from {{ cookiecutter.package_name }}.data.datamodule import ClassificationDataModule
-from {{ cookiecutter.package_name }}.data.scan import Scan, digest
 
 FORMAT = "image_folder"
 # Every file name ending Pillow can open; other files (notes, thumbnails' databases) are ignored.
@@ -114,7 +113,7 @@ class ImageFiles(Dataset):
                 f"and its data config sets no image_size: resize the image to {shown}."
             )
         return (
-            torch.from_numpy(protocol.normalize(image, self.mean, self.std)),
+            torch.from_numpy(splits.normalize(image, self.mean, self.std)),
             torch.tensor(self.labels[position]),
         )
 
@@ -201,7 +200,7 @@ class ImageFolderDataModule(ClassificationDataModule):
                 "trained in (its split file holds the normalization the model learned with)."
             )
         split = json.loads(self.split_file.read_text())
-        return splits.held_out(split, self.fold, self.split_file)
+        return splits.held_out(split, self.fold, self.split_file, self.split_command)
 
     def unlabelled(self, files: list[Path]) -> ImageFiles:
         """New images, served exactly as the splits' samples are (label UNLABELLED)."""

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from {{ cookiecutter.package_name }}.encoders.base import Encoder
+from {{ cookiecutter.package_name }}.encoders import Encoder
 
 KERNEL_SIZE = 3
 POOL = 2  # each block halves height and width

@@ -5,7 +5,7 @@ from math import prod
 
 from torch import Tensor, nn
 
-from {{ cookiecutter.package_name }}.encoders.base import Encoder
+from {{ cookiecutter.package_name }}.encoders import Encoder
 
 
 class MLPEncoder(Encoder):

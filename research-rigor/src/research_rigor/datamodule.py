@@ -1,8 +1,10 @@
-"""What every dataset shares: its split and normalization, checked before training, and
-the loaders that serve each split lazily, one sample at a time.
+"""What every class-labelled dataset shares: its split and normalization, checked before
+training, and the loaders that serve each split lazily, one sample at a time.
 
-A format (image folders, arrays) says how to list its samples without decoding them
-(`scan`) and how to serve the samples of one split (`dataset`); the rest is here.
+A project's data format (image folders, arrays) subclasses `ClassificationDataModule`: it
+says how to list its samples without decoding them (`scan`), how to serve the samples of
+one split (`dataset`) and their shape (`sample_shape`); the split protocol
+(`research_rigor.splits`), the seeded order and the DDP samplers are here.
 """
 
 from functools import cached_property
@@ -13,17 +15,17 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from research_rigor.errors import UserError
-from research_rigor.seeding import stream_seed
 from torch import distributed
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from {{ cookiecutter.package_name }}.data import protocol, splits
-from {{ cookiecutter.package_name }}.data.scan import Scan
+from research_rigor import splits
+from research_rigor.errors import UserError
+from research_rigor.seeding import stream_seed
+from research_rigor.splits import Scan
 
 
 class ClassificationDataModule(L.LightningDataModule):
-    """Class-labelled images, split and normalized by the protocol (`data/protocol.py`)."""
+    """Class-labelled images, split and normalized by the protocol (`research_rigor.splits`)."""
 
     def __init__(
         self,
@@ -38,7 +40,7 @@ class ClassificationDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
-        self.split_file = protocol.split_path(self.data_dir)
+        self.split_file = splits.split_path(self.data_dir)
         self.batch_size = batch_size
         self.goal_error = goal_error
         # the largest loss of the metric tolerated on this dataset: read from the runs'
@@ -48,7 +50,8 @@ class ClassificationDataModule(L.LightningDataModule):
         # train/val/test split. The split file holds the folds (`split --folds K`).
         self.fold = fold
         # the training samples' order and the loader workers' seeds: a source of randomness
-        # of its own (configs/train.yaml: seeds.order), apart from the weights' initialization
+        # of its own (a config's seeds.order, given as data.order_seed), apart from the
+        # weights' initialization
         self.order_seed = order_seed
         self.num_workers = num_workers
         self.pin_memory = pin_memory
@@ -75,12 +78,12 @@ class ClassificationDataModule(L.LightningDataModule):
         if not self.data_dir.exists():
             raise UserError(
                 f"{self.data_dir} does not exist: fetch the data with `dvc pull` (from the "
-                "DVC remote), or put them there (README: Use your own data)."
+                "DVC remote), or put them there."
             )
         if not self.split_file.is_file():
             raise UserError(
-                f"{self.split_file} is missing: write the split with `python -m "
-                f"{__package__} split {self.data_dir}` (or `dvc repro split`), then commit it."
+                f"{self.split_file} is missing: write the split with `{self.split_command} "
+                f"{self.data_dir}` (or `dvc repro split`), then commit it."
             )
 
     @cached_property
@@ -88,8 +91,16 @@ class ClassificationDataModule(L.LightningDataModule):
         """The split file, checked against the data, as `fold` serves it: read once, before
         anything trains."""
         self.prepare_data()
-        checked = splits.checked(self.split_file, self.scan(), self.declared_classes())
-        return splits.held_out(checked, self.fold, self.split_file)
+        scan, classes = self.scan(), self.declared_classes()
+        checked = splits.checked(self.split_file, scan, classes, self.split_command)
+        return splits.held_out(checked, self.fold, self.split_file, self.split_command)
+
+    @property
+    def split_command(self) -> str:
+        """The command that writes this dataset's split, named in errors: `python -m <package>
+        split`, the package that holds the format (a project's data package, whose `split`
+        command writes splits). A format whose package has none overrides it."""
+        return f"python -m {type(self).__module__.rpartition('.')[0]} split"
 
     @property
     def held_out(self) -> tuple[int, int] | None:
@@ -128,7 +139,7 @@ class ClassificationDataModule(L.LightningDataModule):
         if not self.datasets:
             self.datasets = {
                 name: self.dataset(np.asarray(self.split[name], dtype=np.int64))
-                for name in protocol.SPLITS
+                for name in splits.SPLITS
             }
 
     def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
