@@ -6,11 +6,14 @@ import contextlib
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 from rich.console import Console
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 from test_experiments import write_run
 
 from research_rigor.errors import UserError
@@ -124,9 +127,11 @@ def test_one_dataset_commands_refuse_several_before_training(command, monkeypatc
         args.run(args, PROJECT)
 
 
-def on_dataset(directory: Path, seed: int, dataset: str, value: float) -> Run:
+def on_dataset(
+    directory: Path, seed: int, dataset: str, value: float, data_config: dict | None = None
+) -> Run:
     """A run as train.py records it on one dataset of a `data=a,b,c` sweep."""
-    write_run(directory, seed, data_version=f"v-{dataset}", value=value)
+    write_run(directory, seed, data_version=f"v-{dataset}", value=value, data_config=data_config)
     record = directory / RECORD_FILE
     record.write_text(json.dumps({**json.loads(record.read_text()), "dataset": dataset}))
     return Run.load(directory, PROJECT)
@@ -135,7 +140,9 @@ def on_dataset(directory: Path, seed: int, dataset: str, value: float) -> Run:
 BASE = (0.90, 0.91, 0.92)
 
 
-def compared(tmp_path, monkeypatch, gains: dict[str, float]) -> tuple[dict, str]:
+def compared(
+    tmp_path, monkeypatch, gains: dict[str, float], margin: float | None = None
+) -> tuple[dict, str]:
     """`compare` of two sides on the datasets of `gains`, each side's runs on disk."""
 
     def measure(checkouts, variants, plan, out_dir):
@@ -159,7 +166,8 @@ def compared(tmp_path, monkeypatch, gains: dict[str, float]) -> tuple[dict, str]
     log = log_at_80_columns(monkeypatch)
     variants = [Variant("baseline", "main"), Variant("experiment-long-name", "exp/dropout")]
     plan = Plan(PROJECT, (0, 1, 2), "fast", (f"data={','.join(gains)}",))
-    compare.run_command("compare", lambda checkouts: variants, plan, Analysis(), tmp_path)
+    testing = Analysis(margin=margin)
+    compare.run_command("compare", lambda checkouts: variants, plan, testing, tmp_path)
     return json.loads((tmp_path / "compare.json").read_text()), log.getvalue()
 
 
@@ -176,7 +184,7 @@ def test_three_datasets_get_a_verdict_each_and_no_made_up_combined_one(tmp_path,
     assert combined["verdict"] == "none" and combined["smallest_p_value"] == 0.25
     assert "Wilcoxon signed-rank test over datasets" in combined["method"]
     assert_whole(log, ["experiment-long-name across 3 datasets: no combined verdict"])
-    assert "the smallest p it can give is 0.25" in " ".join(log.split())
+    assert "needs 6 datasets or more; with 3 the smallest p is 0.25" in " ".join(log.split())
     for name in gains:
         assert f"compare on {name}: test/acc" in log
 
@@ -196,6 +204,97 @@ def test_six_datasets_give_one_verdict_that_no_dataset_dominates(tmp_path, monke
     combined = record["across_datasets"]["experiment-long-name"]
     assert combined["p_value"] == pytest.approx(2 / 2**6) and combined["verdict"] == "progression"
     assert_whole(log, ["experiment-long-name across 6 datasets: progression"])
+
+
+def test_a_margin_gives_one_sided_combined_verdicts_with_its_names(tmp_path, monkeypatch):
+    # five slight losses, each inside the margin: two-sided, too few datasets for any verdict
+    gains = {f"set{i}": -0.001 * (i + 1) for i in range(5)}
+    record, log = compared(tmp_path, monkeypatch, gains, 0.01)
+    combined = record["across_datasets"]["experiment-long-name"]
+    assert combined["margins"] == dict.fromkeys(gains, 0.01)
+    assert [part["margin"] for part in record["datasets"].values()] == [0.01] * 5
+    d = np.array(list(combined["differences"].values()))
+    assert d == pytest.approx(list(gains.values()))
+
+    def scipys(values, alternative: str) -> float:
+        return stats.wilcoxon(values, zero_method="zsplit", alternative=alternative).pvalue
+
+    assert combined["p_non_inferiority"] == pytest.approx(scipys(d + 0.01, "greater"))
+    assert combined["p_equivalence"] == pytest.approx(
+        max(scipys(d + 0.01, "greater"), scipys(d - 0.01, "less"))
+    )
+    assert combined["p_worse"] == pytest.approx(scipys(d, "less")) == 1 / 32
+    assert combined["p_better"] == pytest.approx(scipys(d, "greater"))
+    assert combined["verdict"] == "equivalent" and "one-sided" in combined["method"]
+    assert_whole(log, ["experiment-long-name across 5 datasets: equivalent"])
+    flat = " ".join(log.split())
+    assert (
+        "one-sided Wilcoxon signed-rank tests over datasets against each dataset's margin" in flat
+    )
+    assert "margins ±0.01 on each dataset" in flat
+    # four datasets: one-sided tests need five at 0.05
+    record, log = compared(tmp_path / "four", monkeypatch, dict(list(gains.items())[:4]), 0.01)
+    combined = record["across_datasets"]["experiment-long-name"]
+    assert combined["verdict"] == "none" and combined["smallest_p_value"] == 1 / 16
+    assert "needs 5 datasets or more; with 4 the smallest p is 0.0625" in " ".join(log.split())
+
+
+def test_shadow_adjusts_each_claim_over_the_variants_and_reads_the_verdict_off_them():
+    names = [f"set{i}" for i in range(5)]
+    losses = {name: SimpleNamespace(difference=-0.02 - 0.001 * i) for i, name in enumerate(names)}
+    gains = {name: SimpleNamespace(difference=0.002 * (i + 1)) for i, name in enumerate(names)}
+    per_dataset = {name: {"a": losses[name], "b": gains[name]} for name in names}
+    margins = dict.fromkeys(names, 0.01)
+    alone = across.combined(per_dataset, ["a"], 0.05, margins)["a"]
+    assert alone["verdict"] == "worse" and alone["p_worse"] == pytest.approx(1 / 32)
+    found = across.combined(per_dataset, ["a", "b"], 0.05, margins)
+    for claim in ("p_better", "p_equivalence", "p_non_inferiority", "p_worse"):
+        raw = [found[label][claim] for label in "ab"]
+        holm = multipletests(raw, 0.05, "holm")[1]
+        assert [found[label]["p_values_adjusted"][claim] for label in "ab"] == pytest.approx(holm)
+    # 1/32 twice: Holm's 1/16 for both, not under 0.05
+    assert found["a"]["p_values_adjusted"]["p_worse"] == pytest.approx(1 / 16)
+    assert found["a"]["verdict"] == found["b"]["verdict"] == "inconclusive"
+    notes = " ".join(across.verdict_notes(found, 0.05))
+    assert "p worse = 0.0625, Holm-adjusted over the variants" in notes
+
+
+def reported(tmp_path, monkeypatch, margins: dict[str, float | None]) -> tuple[dict, str]:
+    """`across.report` of slight losses on datasets whose data configs declare `margins`."""
+    results = {
+        label: [
+            on_dataset(
+                tmp_path / label / f"{name}-{seed}",
+                seed,
+                name,
+                BASE[seed] + (-0.001 * (i + 1) if label != "baseline" else 0),
+                {"margin": margin} if margin is not None else None,
+            )
+            for i, (name, margin) in enumerate(margins.items())
+            for seed in range(3)
+        ]
+        for label in ("baseline", "experiment")
+    }
+    log = log_at_80_columns(monkeypatch)
+    variants = [Variant("baseline", "main"), Variant("experiment", "exp/x")]
+    plan = Plan(PROJECT, (0, 1, 2), "fast", (f"data={','.join(margins)}",))
+    across.report("compare", variants, results, plan, Analysis(), tmp_path, [])
+    record = json.loads((tmp_path / "compare.json").read_text())
+    return record["across_datasets"]["experiment"], " ".join(log.getvalue().split())
+
+
+def test_each_dataset_is_shifted_by_its_own_data_configs_margin(tmp_path, monkeypatch):
+    margins = {"a": 0.0005, "b": 0.01, "c": 0.01, "d": 0.01, "e": 0.01}
+    combined, log = reported(tmp_path, monkeypatch, margins)
+    # a's loss of 0.001 is past its own margin: a's d + m is below 0 (rank 1 of 5), so
+    # non-inferiority is not shown, and the losses are worse; with b's margin on a, equivalent
+    assert combined["margins"] == margins and combined["verdict"] == "worse"
+    assert combined["p_non_inferiority"] == pytest.approx(2 / 32)
+    assert "margins a ±0.0005, b ±0.01" in log
+    # a dataset without a margin: the two-sided test, as without any, and the note says so
+    combined, log = reported(tmp_path / "mixed", monkeypatch, margins | {"a": None})
+    assert "margins" not in combined and combined["method"].startswith("Wilcoxon")
+    assert "Margins on b, c, d, e only: the combined verdict is the two-sided test" in log
 
 
 def test_a_project_names_each_sources_seed_key(tmp_path):
