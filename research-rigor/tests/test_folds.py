@@ -1,7 +1,7 @@
 """k-fold comparisons on fixed numbers: pairing by fold and seed, the corrected resampled
-t-test against a computation by hand, the verdicts, the tables, the JSON, and the
-refusals. Runs are written to disk as a project's training script leaves them; no
-training."""
+t-test against a computation by hand, the verdicts, the tables, the JSON, shadow's three
+comparisons adjusted (Holm; Bonferroni with a margin), and the refusals. Runs are written
+to disk as a project's training script leaves them; no training."""
 
 import contextlib
 import json
@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from research_rigor.errors import UserError
 from research_rigor.experiments import cli, folds
 from research_rigor.experiments.folds import METHOD, FoldComparison, by_fold, fold_means
 from research_rigor.experiments.runs import Plan, Run, Variant
+from research_rigor.experiments.shadow import shadowing_notes
 from research_rigor.project import Project
 from research_rigor.provenance import RECORD_FILE
 from research_rigor.run_dirs import COMPLETED, METRICS_FILE
@@ -27,6 +29,11 @@ SEEDS = (0, 1)
 BASELINE = {0: (0.900, 0.910), 1: (0.880, 0.884), 2: (0.930, 0.926)}
 BETTER = {0: (0.912, 0.920), 1: (0.889, 0.897), 2: (0.941, 0.935)}
 WORSE = {0: (0.861, 0.869), 1: (0.843, 0.851), 2: (0.890, 0.886)}
+# shadow's per-fold gains over the baseline. A alone has p = 0.032 < 0.05, but 0.064 once
+# Holm-adjusted over the three comparisons; B is inconclusive; A+B progresses.
+SHADOW = {"A": (0.004, 0.006, 0.005), "B": (0.003, 0.008, 0.004), "A+B": (0.015, 0.0145, 0.0145)}
+HARMLESS = (0.000, -0.005, -0.001)  # within ±MARGIN at 90%, not at 1 - 2 * 0.05 / 3
+MARGIN = 0.01
 
 
 def write_run(
@@ -172,3 +179,97 @@ def test_one_seed_per_fold_is_a_plan_under_k_fold_only(tmp_path):
     assert (plan.seeds, plan.folds, plan.runs) == ((0,), 3, 3)
     with pytest.raises(UserError, match="at least 2"):
         cli.plan_of(parser.parse_args(["seeds", "--seeds", "1"]), project)
+
+
+def shifted(gains: tuple[float, ...]) -> dict[int, tuple[float, ...]]:
+    """The baseline's runs, each fold moved by its gain on every seed."""
+    return {fold: tuple(value + gains[fold] for value in BASELINE[fold]) for fold in BASELINE}
+
+
+def shadow_over_folds(tmp_path, monkeypatch, gains, testing) -> dict[str, FoldComparison]:
+    """`shadow --folds 3` with training replaced by fixed runs."""
+    values = {"baseline": BASELINE} | {label: shifted(gain) for label, gain in gains.items()}
+
+    def measure(checkouts, variants, plan, out_dir):
+        return {v.label: runs_of(out_dir / v.label, values[v.label]) for v in variants}
+
+    monkeypatch.setattr(folds, "measure", measure)
+    monkeypatch.setattr(folds, "Checkouts", lambda root: contextlib.nullcontext())
+    monkeypatch.setattr(folds.affected, "untrained_moves", lambda *args: [])
+    variants = [Variant("baseline", "main"), *(Variant(label) for label in gains)]
+    plan = Plan(PROJECT, SEEDS, "fast", folds=FOLDS)
+    return folds.run_command(
+        "shadow", lambda checkouts: variants, plan, testing, tmp_path, shadowing_notes
+    )
+
+
+def test_shadow_over_folds_decides_on_holm_adjusted_p_values(tmp_path, monkeypatch):
+    comparisons = shadow_over_folds(tmp_path, monkeypatch, SHADOW, cli.Analysis())
+    raw = [
+        FoldComparison(table(BASELINE), table(shifted(gain)), alpha=0.05).test.p_value
+        for gain in SHADOW.values()
+    ]
+    _, holm, _, _ = multipletests(raw, alpha=0.05, method="holm")
+    assert [c.p_value for c in comparisons.values()] == pytest.approx(holm.tolist(), rel=1e-12)
+    assert raw[0] < 0.05 < comparisons["A"].p_value  # the adjustment decides A's verdict
+    assert {label: c.verdict for label, c in comparisons.items()} == {
+        "A": Verdict.INCONCLUSIVE,
+        "B": Verdict.INCONCLUSIVE,
+        "A+B": Verdict.PROGRESSION,
+    }
+    record = json.loads((tmp_path / "shadow.json").read_text())
+    assert record["command"] == "shadow" and "against_baseline" not in record
+    baseline, *variants = record["variants"]
+    assert baseline["against_baseline"] is None
+    for variant, p, adjusted in zip(variants, raw, holm, strict=True):
+        verdict = variant["against_baseline"]
+        assert verdict["p_value"] == pytest.approx(p) and verdict["adjustment"] == "holm"
+        assert verdict["p_value_adjusted"] == pytest.approx(adjusted)
+    markdown = (tmp_path / "shadow.md").read_text()
+    assert "Holm p" in markdown and "Holm-adjusted over the 3 comparisons" in markdown
+    assert "| Δ A+B |" in markdown  # every variant's per-fold difference
+    assert "A+B is a progression, but A alone is not shown to help" in markdown
+
+
+def test_shadow_over_folds_with_a_margin_reads_intervals_at_alpha_over_three(tmp_path, monkeypatch):
+    """Bonferroni: each interval at 1 - 2 alpha / 3, by hand from the t distribution."""
+    gains = SHADOW | {"A": HARMLESS}
+    comparisons = shadow_over_folds(tmp_path, monkeypatch, gains, cli.Analysis(margin=MARGIN))
+    count = len(gains)
+    for comparison in comparisons.values():
+        differences = comparison.differences
+        half = (
+            stats.t.ppf(1 - 0.05 / count, FOLDS - 1)
+            * ((1 / FOLDS + 1 / (FOLDS - 1)) * statistics.variance(differences)) ** 0.5
+        )
+        mean = statistics.mean(differences)
+        assert (comparison.test.low, comparison.test.high) == pytest.approx(
+            (mean - half, mean + half), rel=1e-9
+        )
+    alone = FoldComparison(table(BASELINE), table(shifted(HARMLESS)), 0.05, MARGIN)
+    assert alone.verdict is Verdict.EQUIVALENT  # at 90%; at 1 - 0.1 / 3 it reaches -margin
+    assert comparisons["A"].verdict is Verdict.INCONCLUSIVE
+    assert comparisons["A+B"].verdict is Verdict.BETTER
+    record = json.loads((tmp_path / "shadow.json").read_text())
+    verdict = record["variants"][1]["against_baseline"]
+    assert verdict["confidence"] == pytest.approx(1 - 2 * 0.05 / count)
+    assert verdict["margin_comparisons"] == count
+    markdown = (tmp_path / "shadow.md").read_text()
+    assert "alpha / 3 = 0.0167 each: Bonferroni over the 3 comparisons" in markdown
+    assert "A+B is better, but A alone is not shown to help" in markdown
+
+
+@pytest.mark.parametrize(
+    ("options", "refusal"),
+    [
+        (["--folds", "3", "--test", "aso"], "drop --test aso or --folds"),
+        (["--folds", "3", "--effect", "0.01"], "drop --effect"),
+        (["--folds", "3", "--common", "data=a,b"], "--folds measures one dataset"),
+    ],
+)
+def test_shadow_over_folds_refuses_what_compare_over_folds_does(tmp_path, options, refusal):
+    parser = cli.argparse.ArgumentParser()
+    cli.add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["shadow", "--a", "x=1", "--b", "y=2", *options])
+    with pytest.raises(UserError, match=refusal):
+        cli.run_shadow(args, Project(tmp_path, "probe", profiles=""))

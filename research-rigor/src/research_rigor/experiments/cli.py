@@ -181,13 +181,15 @@ def run_shadow(args: argparse.Namespace, project: Project) -> None:
     def build(checkouts: Checkouts) -> list[Variant]:
         return shadow.variants(checkouts, args.baseline, args.a, args.b)
 
+    plan, testing = plan_of(args, project), testing_of(args)
+    destination = out_dir(args, project.root)
+    if plan.folds:  # each dataset's split has folds of its own
+        every = [*parse_change(args.a)[1], *parse_change(args.b)[1], *plan.common]
+        one_dataset(project, every, "--folds")
+        folds.run_command("shadow", build, plan, testing, destination, shadow.shadowing_notes)
+        return
     compare.run_command(
-        "shadow",
-        build,
-        plan_of(args, project),
-        testing_of(args),
-        out_dir(args, project.root),
-        more_notes=shadow.shadowing_notes,
+        "shadow", build, plan, testing, destination, more_notes=shadow.shadowing_notes
     )
 
 
@@ -324,6 +326,7 @@ def add_commands(commands: Any) -> None:  # argparse's subparsers action (a priv
         help=f"the baseline's ref (default {compare.BASELINE_REF}); "
         "A and B without a ref apply to its code",
     )
+    shadowing.add_argument(*FOLDS_ARGUMENT, **FOLDS_OPTIONS)
     shadowing.set_defaults(run=run_shadow)
 
     affecting = commands.add_parser(

@@ -1,9 +1,10 @@
 """k-fold: each variant trained on every fold of the split, and every seed within a fold.
 
-`seeds --folds K` and `compare --folds K` train `data.fold=0..K-1` (the project's split
-holds the folds; each run records the fold it held out and the split's number of folds).
-Runs are paired by fold and seed: a fold's difference is the mean, over its seeds, of
-experiment - baseline, and the verdict tests the K per-fold differences.
+`seeds --folds K`, `compare --folds K` and `shadow --folds K` train `data.fold=0..K-1`
+(the project's split holds the folds; each run records the fold it held out and the
+split's number of folds). Runs are paired by fold and seed: a fold's difference is the
+mean, over its seeds, of variant - baseline, and each verdict tests the K per-fold
+differences. Several variants (shadow's A, B, A+B) are adjusted as `stats.adjusted` does.
 
 Folds of one dataset share most of their training data, so their scores are correlated,
 and the naive t-test over folds calls noise a difference far more often than alpha. The
@@ -13,12 +14,13 @@ its training and checkpoint selection. Seeds within a fold share its data, so th
 averaged rather than counted as more folds.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from statsmodels.stats.multitest import multipletests
 
 from research_rigor.equivalence import LEGEND, classify, drawn
 from research_rigor.errors import UserError
@@ -49,7 +51,7 @@ from research_rigor.resampling import (
     corrected_resampled_ttest,
     kfold_test_to_train,
 )
-from research_rigor.stats import CONFIDENCE, Analysis
+from research_rigor.stats import CONFIDENCE, MULTIPLE_COMPARISONS, Analysis
 from research_rigor.verdicts import GREATER_IS_BETTER, Verdict
 
 METHOD = "corrected resampled t-test over folds (Nadeau and Bengio 2003)"
@@ -82,6 +84,11 @@ def fold_means(table: dict[int, dict[int, float]]) -> np.ndarray:
     return np.array([np.mean(list(table[fold].values())) for fold in sorted(table)])
 
 
+def means_of(runs: list[Run], plan: Plan) -> np.ndarray:
+    """One variant's per-fold means over seeds, its runs checked against the plan's folds."""
+    return fold_means(by_fold(runs, plan.folds))
+
+
 @dataclass(frozen=True)
 class FoldComparison:
     """An experiment against a baseline over the same folds and seeds."""
@@ -90,6 +97,8 @@ class FoldComparison:
     experiment: dict[int, dict[int, float]]
     alpha: float
     margin: float | None = None  # the largest loss tolerated: verdicts against it
+    adjusted_p: float | None = None  # Holm's, when this is one of several comparisons
+    family: int = 1  # with a margin, the comparisons whose intervals share alpha (Bonferroni)
 
     def __post_init__(self) -> None:
         if any(
@@ -121,8 +130,11 @@ class FoldComparison:
 
     @property
     def confidence(self) -> float:
-        """Two-sided at alpha; with a margin, the (1 - 2 alpha) interval of one-sided claims."""
-        return 1 - 2 * self.alpha if self.margin is not None else 1 - self.alpha
+        """Two-sided at alpha; with a margin, the (1 - 2 alpha / family) interval of the
+        one-sided claims, Bonferroni over the family."""
+        if self.margin is None:
+            return 1 - self.alpha
+        return 1 - 2 * self.alpha / self.family
 
     @cached_property
     def test(self) -> ResampledTTest:
@@ -131,10 +143,15 @@ class FoldComparison:
         )
 
     @property
+    def p_value(self) -> float:
+        """What a verdict without a margin reads: Holm's when adjusted, else the test's."""
+        return self.test.p_value if self.adjusted_p is None else self.adjusted_p
+
+    @property
     def verdict(self) -> Verdict:
         if self.margin is not None:
             return Verdict(classify(self.test.low, self.test.high, self.margin).item())
-        if not self.test.p_value < self.alpha:
+        if not self.p_value < self.alpha:
             return Verdict.INCONCLUSIVE
         gain = self.test.statistic > 0 if GREATER_IS_BETTER else self.test.statistic < 0
         return Verdict.PROGRESSION if gain else Verdict.REGRESSION
@@ -158,39 +175,88 @@ class FoldComparison:
         }
         if self.margin is not None:
             record["margin"] = self.margin
+        if self.adjusted_p is not None:
+            record["p_value_adjusted"] = self.adjusted_p
+            record["adjustment"] = MULTIPLE_COMPARISONS
+        if self.family > 1:
+            record["margin_comparisons"] = self.family
         return record
+
+
+def adjusted(comparisons: dict[str, FoldComparison]) -> dict[str, FoldComparison]:
+    """Several comparisons at one alpha, as `stats.adjusted`: Holm's p-values decide without a
+    margin; with one the verdicts read off intervals, which Holm's step-down does not give,
+    so each interval is at alpha / m (Bonferroni)."""
+    if len(comparisons) < 2:
+        return comparisons
+    first = next(iter(comparisons.values()))
+    family = 1 if first.margin is None else len(comparisons)
+    raw = [comparison.test.p_value for comparison in comparisons.values()]
+    _, holm, _, _ = multipletests(raw, alpha=first.alpha, method=MULTIPLE_COMPARISONS)
+    return {
+        label: replace(comparison, adjusted_p=float(p), family=family)
+        for (label, comparison), p in zip(comparisons.items(), holm, strict=True)
+    }
 
 
 def spread(means: np.ndarray) -> str:
     return f"{number(float(means.mean()), DIGITS)} ± {number(float(np.std(means, ddof=1)), DIGITS)}"
 
 
-def method_notes(comparison: FoldComparison, seeds: int, margin_source: str) -> list[str]:
+def level(comparison: FoldComparison) -> str:
+    """The interval's confidence, with the decimal Bonferroni's alpha / m needs (96.7%)."""
+    return percent(comparison.confidence, 0 if comparison.family == 1 else 1)
+
+
+def method_notes(
+    comparisons: Mapping[str, FoldComparison], seeds: int, margin_source: str
+) -> list[str]:
     """What the columns mean and which test decides, in words."""
-    k, test = comparison.folds, comparison.test
+    first = next(iter(comparisons.values()))
+    k, count = first.folds, len(comparisons)
+    side = next(iter(comparisons)) if count == 1 else "each variant"
     notes = [
         f"mean ± std: over the {k} folds of each fold's mean over its {seeds} seed(s). Δ: "
-        "experiment - baseline paired by fold and seed, averaged over a fold's seeds, then "
-        f"over the folds, with its {percent(comparison.confidence, 0)} interval.",
+        f"{side} - baseline paired by fold and seed, averaged over a fold's seeds, then "
+        f"over the folds, with its {level(first)} interval.",
         f"p: the {METHOD}, over the {k} per-fold Δ with {k - 1} degrees of freedom: the "
         f"variance of their mean is (1/{k} + 1/{k - 1}) S² instead of S²/{k} (n_test/n_train = "
         f"1/{k - 1}), because folds share training data and the naive t-test over folds is "
         "anti-conservative (Bouckaert and Frank 2004).",
     ]
-    if comparison.margin is None:
+    if first.adjusted_p is not None:
+        decides = (
+            "the verdicts use it; the Δ intervals are unadjusted."
+            if first.margin is None
+            else "the verdicts read off the Δ intervals instead (below)."
+        )
         notes.append(
-            f"Verdict at alpha = {comparison.alpha}: a progression or a regression when "
+            f"Holm p: that p, Holm-adjusted over the {count} comparisons with the baseline "
+            f"(statsmodels), so that together they keep alpha = {first.alpha}; {decides}"
+        )
+    if first.margin is None:
+        notes.append(
+            f"Verdict at alpha = {first.alpha}: a progression or a regression when "
             "p < alpha; otherwise inconclusive."
         )
-    else:
-        notes += [
-            f"Margin ±{comparison.margin:g} ({margin_source}): better when the interval lies "
-            "above 0; equivalent when inside ±margin; non-inferior when above -margin; worse "
-            "when below 0 and not above -margin; else inconclusive (one-sided claims at "
-            f"alpha = {comparison.alpha}).",
-            LEGEND,
-            "  " + drawn(comparison.difference, test.low, test.high, comparison.margin),
-        ]
+        return notes
+    claims = (
+        f"alpha = {first.alpha}"
+        if first.family == 1
+        else f"alpha / {first.family} = {first.alpha / first.family:.3g} each: Bonferroni "
+        f"over the {first.family} comparisons, so the intervals are at {level(first)}"
+    )
+    notes += [
+        f"Margin ±{first.margin:g} ({margin_source}): better when the interval lies "
+        "above 0; equivalent when inside ±margin; non-inferior when above -margin; worse "
+        f"when below 0 and not above -margin; else inconclusive (one-sided claims at {claims}).",
+        LEGEND,
+    ]
+    for label, comparison in comparisons.items():
+        if count > 1:
+            notes.append(f"{label}: {comparison.verdict.value}")
+        test = comparison.test
+        notes.append("  " + drawn(comparison.difference, test.low, test.high, first.margin))
     return notes
 
 
@@ -198,43 +264,57 @@ def tables(
     title: str,
     variants: list[Variant],
     results: dict[str, list[Run]],
-    comparison: FoldComparison,
+    comparisons: Mapping[str, FoldComparison],
     plan: Plan,
     margin_source: str,
 ) -> list[Table]:
-    """What ran; each fold's scores and difference; the verdict over the folds."""
-    baseline, experiment = (by_fold(results[variant.label], plan.folds) for variant in variants)
+    """What ran; each fold's scores and differences; each variant's verdict over the folds."""
+    means = {variant.label: means_of(results[variant.label], plan) for variant in variants}
+    several = len(comparisons) > 1
     per_fold = Table(
         f"{title}: {plan.project.metric} per fold (mean over seeds {listed(plan.seeds)})",
-        ["fold", variants[0].label, variants[1].label, "Δ"],
         [
-            [str(fold), number(low, DIGITS), number(high, DIGITS), signed(difference, DIGITS)]
-            for fold, low, high, difference in zip(
-                range(plan.folds),
-                fold_means(baseline),
-                fold_means(experiment),
-                comparison.differences,
-                strict=True,
-            )
+            "fold",
+            *means,
+            *(f"Δ {label}" if several else "Δ" for label in comparisons),
+        ],
+        [
+            [
+                str(fold),
+                *(number(float(side[fold]), DIGITS) for side in means.values()),
+                *(signed(float(c.differences[fold]), DIGITS) for c in comparisons.values()),
+            ]
+            for fold in range(plan.folds)
         ],
     )
     profile = f", {plan.profile} profile" if plan.profile else ""
-    test = comparison.test
+    first = next(iter(comparisons.values()))
+    baseline = variants[0].label
     scored = Table(
         f"{title}: {plan.project.metric}, {plan.folds} folds x seeds {listed(plan.seeds)}{profile}",
-        ["variant", "mean ± std", f"Δ [{percent(comparison.confidence, 0)} CI]", "p", "verdict"],
         [
-            [variants[0].label, spread(fold_means(baseline)), "-", "-", "baseline"],
-            [
-                variants[1].label,
-                spread(fold_means(experiment)),
-                f"{signed(comparison.difference, DIGITS)} "
-                f"[{signed(test.low, DIGITS)}, {signed(test.high, DIGITS)}]",
-                p_value(test.p_value),
-                comparison.verdict.value,
-            ],
+            "variant",
+            "mean ± std",
+            f"Δ [{level(first)} CI]",
+            "Holm p" if first.adjusted_p is not None else "p",
+            "verdict",
         ],
-        method_notes(comparison, len(plan.seeds), margin_source),
+        [
+            [baseline, spread(means[baseline]), "-", "-", "baseline"],
+            *(
+                [
+                    label,
+                    spread(means[label]),
+                    f"{signed(comparison.difference, DIGITS)} "
+                    f"[{signed(comparison.test.low, DIGITS)}, "
+                    f"{signed(comparison.test.high, DIGITS)}]",
+                    p_value(comparison.p_value),
+                    comparison.verdict.value,
+                ]
+                for label, comparison in comparisons.items()
+            ),
+        ],
+        method_notes(comparisons, len(plan.seeds), margin_source),
     )
     if plan.profile and plan.profile != FULL_PROFILE:
         scored.notes.append(
@@ -248,24 +328,44 @@ def listed(seeds: tuple[int, ...]) -> str:
     return ", ".join(map(str, seeds))
 
 
-def run_compare(
-    build: Callable[[Checkouts], list[Variant]], plan: Plan, testing: Analysis, out_dir: Path
-) -> FoldComparison:
-    """Train the baseline and the experiment on every fold and seed, test, show and save."""
+def run_command(
+    command: str,
+    build: Callable[[Checkouts], list[Variant]],
+    plan: Plan,
+    testing: Analysis,
+    out_dir: Path,
+    more_notes: Callable[[dict[str, FoldComparison]], list[str]] | None = None,
+) -> dict[str, FoldComparison]:
+    """Train the variants (the first is the baseline) on every fold and seed, compare each
+    with the baseline, adjusted when several, and show and save."""
     with Checkouts(plan.project.root) as checkouts:
         variants = build(checkouts)
         results = measure(checkouts, variants, plan, out_dir)
         untrained = affected.untrained_moves(checkouts, variants, results)
     testing, margin_source = with_margin(testing, results)
-    baseline, experiment = (by_fold(results[variant.label], plan.folds) for variant in variants)
-    comparison = FoldComparison(baseline, experiment, testing.alpha, testing.margin)
-    title = f"compare: {', '.join(results)}"
-    shown_tables = tables(title, variants, results, comparison, plan, margin_source)
+    baseline = by_fold(results[variants[0].label], plan.folds)
+    comparisons = adjusted(
+        {
+            variant.label: FoldComparison(
+                baseline,
+                by_fold(results[variant.label], plan.folds),
+                testing.alpha,
+                testing.margin,
+            )
+            for variant in variants[1:]
+        }
+    )
+    title = f"{command}: {', '.join(results)}"
+    shown_tables = tables(title, variants, results, comparisons, plan, margin_source)
+    if more_notes:
+        shown_tables[-1].notes += more_notes(comparisons)
     shown_tables[-1].notes += untrained
     for table in shown_tables:
         table.show()
+    against = {label: comparison.as_dict() for label, comparison in comparisons.items()}
+    per_variant = len(against) > 1  # as shadow without folds; compare's one at the top
     data = {
-        "command": "compare",
+        "command": command,
         "metric": plan.project.metric,
         "profile": plan.profile,
         "seeds": list(plan.seeds),
@@ -276,23 +376,31 @@ def run_compare(
         "margin_source": margin_source,
         "common_overrides": list(plan.common),
         "untrained_modes_moved": untrained,
-        "against_baseline": comparison.as_dict(),
+        **({} if per_variant else {"against_baseline": next(iter(against.values()))}),
         "variants": [
             {
                 **variant_record(variant, results[variant.label]),
-                "fold_means": fold_means(by_fold(results[variant.label], plan.folds)).tolist(),
+                "fold_means": means_of(results[variant.label], plan).tolist(),
+                **({"against_baseline": against.get(variant.label)} if per_variant else {}),
                 "runs": [run.as_dict() for run in results[variant.label]],
             }
             for variant in variants
         ],
     }
-    save(out_dir, "compare", title, shown_tables, data)
-    return comparison
+    save(out_dir, command, title, shown_tables, data)
+    return comparisons
+
+
+def run_compare(
+    build: Callable[[Checkouts], list[Variant]], plan: Plan, testing: Analysis, out_dir: Path
+) -> FoldComparison:
+    """Train the baseline and the experiment on every fold and seed, test, show and save."""
+    return next(iter(run_command("compare", build, plan, testing, out_dir).values()))
 
 
 def seeds_table(variant: Variant, runs: list[Run], plan: Plan) -> tuple[Table, dict]:
     """Every run by fold and seed, and the cross-validated mean with its corrected interval."""
-    means = fold_means(by_fold(runs, plan.folds))
+    means = means_of(runs, plan)
     estimate = corrected_resampled_ttest(means, kfold_test_to_train(plan.folds), CONFIDENCE)
     metric = plan.project.metric
     first = runs[0]

@@ -7,12 +7,20 @@ progress on its own. A change is a git ref and/or Hydra overrides; without a
 ref it applies to the baseline's code.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from research_rigor.errors import UserError
 from research_rigor.experiments.checkouts import Checkouts, resolve
 from research_rigor.experiments.runs import Variant, parse_change
-from research_rigor.stats import Comparison, Verdict
+from research_rigor.verdicts import Verdict
+
+
+class Decided(Protocol):
+    """A comparison with the baseline, over seeds (stats.Comparison) or folds (FoldComparison)."""
+
+    @property
+    def verdict(self) -> Verdict: ...
 
 
 def override_key(override: str) -> str:
@@ -43,7 +51,7 @@ def variants(
     ]
 
 
-def shadowing_notes(comparisons: dict[str, Comparison]) -> list[str]:
+def shadowing_notes(comparisons: Mapping[str, Decided]) -> list[str]:
     """What the bundle hides: a single change that does not progress while A+B does."""
     bundle = comparisons["A+B"].verdict
     if not bundle.gain:
