@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -138,11 +139,20 @@ def test_missing_pre_commit_is_reported_not_fatal(cookies, tmp_path, monkeypatch
     assert run(["git", "log", "--oneline"], project).stdout.count("\n") == 1
 
 
+@pytest.fixture
+def ci_checkout(installed_project: Path) -> Iterator[Path]:
+    """The installed project, given back as git saw it: a step's files (`dvc repro` writes
+    dvc.lock, untracked until committed) must not reach the next test that shares it."""
+    yield installed_project
+    run(["git", "checkout", "--quiet", "--", "."], installed_project)
+    run(["git", "clean", "-fdq"], installed_project)  # untracked files, not the ignored ones
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CI_STEPS)
-def test_ci_step_passes_in_the_installed_project(installed_project, dev_tools_on_path, name):
+def test_ci_step_passes_in_the_installed_project(ci_checkout, dev_tools_on_path, name):
     """The baked workflow's own command, run the way GitHub runs it: bash -e, the job's env."""
-    workflow = yaml.safe_load((installed_project / WORKFLOW).read_text())
+    workflow = yaml.safe_load((ci_checkout / WORKFLOW).read_text())
     ((job, step),) = [
         (job, step)
         for job in workflow["jobs"].values()
@@ -153,10 +163,10 @@ def test_ci_step_passes_in_the_installed_project(installed_project, dev_tools_on
     settings = {**workflow.get("env", {}), **job.get("env", {})}
     env = {**os.environ, **{key: str(value) for key, value in settings.items()}}
     # The bake's own environment activated: its `python` imports the bake's code.
-    env["PATH"] = f"{Path(bake_python(installed_project)).parent}{os.pathsep}{env['PATH']}"
+    env["PATH"] = f"{Path(bake_python(ci_checkout)).parent}{os.pathsep}{env['PATH']}"
     done = subprocess.run(
         ["bash", "-e", "-c", step["run"]],
-        cwd=installed_project,
+        cwd=ci_checkout,
         env=env,
         capture_output=True,
         text=True,
